@@ -1,0 +1,5 @@
+/** Library entry point: the typed API of lenpred. */
+export * from "./data/buckets.js";
+export type * from "./data/records.js";
+export type * from "./predictor/types.js";
+export { LenpredError } from "./util/errors.js";

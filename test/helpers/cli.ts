@@ -1,0 +1,17 @@
+/** Run the real CLI (src/cli.ts under tsx) in a child process and capture its output and exit code. */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { repoRoot } from "../../src/util/paths.js";
+
+export interface CliResult { code: number; stdout: string; stderr: string }
+
+export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): CliResult {
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), ...args], {
+    cwd: opts.cwd ?? repoRoot,
+    env: { ...process.env, ...opts.env },
+    input: opts.input,
+    encoding: "utf8",
+    timeout: opts.timeoutMs ?? 120_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}

@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // onnxruntime sessions and the HTTP server tests are heavy; two workers match the two cores here.
+    maxWorkers: 2,
+  },
+});

@@ -86,7 +86,8 @@ describe("ngram model", () => {
     expect(ng.m.bucketAccuracy).toBeGreaterThan(maj.m.bucketAccuracy + 0.1);
     expect(ng.m.mae).toBeLessThan(0.5 * med.m.mae);
     expect(ng.m.underAllocationRate).toBeLessThan(maj.m.underAllocationRate);
-    expect(ng.m.kendallTauB).toBeGreaterThan(0.5);
+    // two task families with random lengths inside each: the best achievable tau-b is about 0.42
+    expect(ng.m.kendallTauB).toBeGreaterThan(0.3);
   });
 
   it("point estimates: regression, mean and median are all finite and differ as configured", async () => {

@@ -1,5 +1,9 @@
 /** `lenpred baseline`: train a baseline predictor on a prepared train split, predict a split, optionally save it. */
 import type { Command } from "commander";
+import { DEFAULT_FEATURES } from "../baselines/ngram/features.js";
+import { DEFAULT_TRAIN } from "../baselines/ngram/model.js";
+
+const D = DEFAULT_TRAIN;
 
 interface BaselineOpts {
   kind: string;
@@ -19,6 +23,7 @@ interface BaselineOpts {
   lengthFeatures: boolean;
   huberDelta: string;
   point: string;
+  hidden: string;
   seed: string;
 }
 
@@ -33,17 +38,18 @@ export function register(program: Command): void {
     .option("--out <file>", "predictions JSONL to write (input of `lenpred eval`)")
     .option("--save <dir>", "also save the model directory (lenpred.json [+ weights]); `loadPredictor` opens it")
     .option("--no-probabilities", "leave bucket probabilities out of the predictions file")
-    .option("--epochs <n>", "ngram: passes over the training data", "4")
-    .option("--lr <x>", "ngram: AdaGrad learning rate", "0.1")
-    .option("--l2 <x>", "ngram: L2 penalty", "1e-6")
-    .option("--hash-bits <n>", "ngram: log2 of the hashed feature space", "18")
+    .option("--epochs <n>", "ngram: passes over the training data", String(D.epochs))
+    .option("--lr <x>", "ngram: AdaGrad learning rate", String(D.lr))
+    .option("--l2 <x>", "ngram: L2 penalty", String(D.l2))
+    .option("--hash-bits <n>", "ngram: log2 of the hashed feature space", String(DEFAULT_FEATURES.hashBits))
     .option("--no-bigrams", "ngram: word unigrams only")
-    .option("--line-start-words <n>", "ngram: position-tagged features for the first N words of each line (0 = off)", "3")
+    .option("--line-start-words <n>", "ngram: position-tagged features for the first N words of each line (0 = off)", String(DEFAULT_FEATURES.lineStartWords))
     .option("--char-ngrams <list>", "ngram: character n-gram sizes inside words, e.g. 3,4 (empty = off)", "")
     .option("--no-length-features", "ngram: drop the prompt-length features")
-    .option("--huber-delta <x>", "ngram: Huber delta of the log-length regression (small = median regression)", "0.05")
-    .option("--point <how>", "ngram: expectedTokens from regression | mean | median (of the bucket distribution)", "regression")
-    .option("--seed <n>", "ngram: shuffling seed", "1")
+    .option("--huber-delta <x>", "ngram: Huber delta of the log-length regression (small = median regression)", String(D.huberDelta))
+    .option("--point <how>", "ngram: expectedTokens from regression | mean | median (of the bucket distribution)", D.point)
+    .option("--hidden <n>", "ngram: width of a ReLU hidden layer between the hashed features and the heads (0 = linear)", String(D.hidden))
+    .option("--seed <n>", "ngram: shuffling and initialisation seed", String(D.seed))
     .addHelpText("after", `
 Every baseline is a Predictor with upperBound = edges[bucket]. Example (see docs/baselines.md):
   lenpred baseline --kind ngram --data /tmp/alpaca-s3 --split val --save models/ngram --out ngram.val.jsonl
@@ -87,7 +93,6 @@ Every baseline is a Predictor with upperBound = edges[bucket]. Example (see docs
 
 async function ngramOptions(o: BaselineOpts) {
   const { LenpredError } = await import("../util/errors.js");
-  const { DEFAULT_FEATURES } = await import("../baselines/ngram/features.js");
   const { POINT_ESTIMATES } = await import("../baselines/ngram/model.js");
   const num = (flag: string, v: string, int = false, min = 0) => {
     const x = Number(v);
@@ -98,6 +103,7 @@ async function ngramOptions(o: BaselineOpts) {
   if (hashBits > 24) throw new LenpredError(`--hash-bits must be at most 24, got ${hashBits}`);
   const charNgrams = o.charNgrams.trim() === "" ? [] : o.charNgrams.split(",").map((s) => num("--char-ngrams", s, true, 2));
   if (charNgrams.some((n) => n > 6)) throw new LenpredError("--char-ngrams sizes must be in 2..6");
+  if (Number(o.hidden) > 1024) throw new LenpredError(`--hidden must be at most 1024, got ${o.hidden}`);
   if (!(POINT_ESTIMATES as readonly string[]).includes(o.point)) throw new LenpredError(`--point must be one of ${POINT_ESTIMATES.join(", ")}, got '${o.point}'`);
   return {
     features: { ...DEFAULT_FEATURES, hashBits, bigrams: o.bigrams, lineStartWords: num("--line-start-words", o.lineStartWords, true), charNgrams, lengthFeatures: o.lengthFeatures },
@@ -106,6 +112,7 @@ async function ngramOptions(o: BaselineOpts) {
     l2: num("--l2", o.l2),
     huberDelta: num("--huber-delta", o.huberDelta, false, 1e-6),
     point: o.point as (typeof POINT_ESTIMATES)[number],
+    hidden: num("--hidden", o.hidden, true),
     seed: num("--seed", o.seed, true),
   };
 }

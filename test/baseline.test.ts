@@ -129,6 +129,17 @@ describe("ngram hidden layer", () => {
   });
 });
 
+describe("ngram warm start", () => {
+  it("copies the init model's weights (lr 0 leaves them unchanged) and rejects incompatible shapes", () => {
+    const a = trainNgram(train.slice(0, 300), scheme, { ...SMALL, hidden: 8, epochs: 1 });
+    const b = trainNgram(train.slice(300, 600), scheme, { ...SMALL, hidden: 8, epochs: 1, lr: 0, init: a });
+    expect(Array.from(b.params.E!)).toEqual(Array.from(a.params.E!));
+    expect(Array.from(b.params.W)).toEqual(Array.from(a.params.W));
+    expect(b.params.E).not.toBe(a.params.E); // a copy, not shared
+    expect(() => trainNgram(train.slice(0, 50), scheme, { ...SMALL, hidden: 4, init: a })).toThrow(/incompatible/);
+  });
+});
+
 describe("model directories", () => {
   it.each(["majority", "median", "linear", "ngram"])("%s round-trips through loadPredictor with identical predictions", async (kind) => {
     const p = await trainBaseline(kind, train, scheme, SMALL);
@@ -178,6 +189,22 @@ describe("lenpred baseline CLI", () => {
     const e = runCli(["eval", "--data", data, "--split", "val", "--preds", out, "--json"]);
     expect(e.code).toBe(0);
     expect(JSON.parse(e.stdout.trim().split("\n").at(-1)!).n).toBe(100);
+  });
+
+  it("--exclude-ids drops training records and --init warm-starts from a saved ngram model", () => {
+    const pre = join(dir, "cli-pre");
+    const r1 = runCli(["baseline", "--kind", "ngram", "--data", data, "--hash-bits", "12", "--hidden", "8", "--epochs", "1", "--exclude-ids", join(data, "train.jsonl"), "--train-split", "val", "--save", pre]);
+    // every val id differs from the train ids, so nothing is excluded when training on val
+    expect(r1.stderr).toMatch(/excluded 0 training records/);
+    const r2 = runCli(["baseline", "--kind", "ngram", "--data", data, "--init", pre, "--epochs", "1", "--exclude-ids", join(data, "train.jsonl"), "--save", join(dir, "x")]);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/no training records left after --exclude-ids/);
+    const r3 = runCli(["baseline", "--kind", "ngram", "--data", data, "--init", pre, "--epochs", "1", "--save", join(dir, "cli-warm")]);
+    expect(r3.code).toBe(0);
+    const meta = JSON.parse(readFileSync(join(dir, "cli-warm", "lenpred.json"), "utf8"));
+    expect(meta.hidden).toBe(8); // taken from the init model, not the default
+    expect(meta.features.hashBits).toBe(12);
+    expect(runCli(["baseline", "--kind", "ngram", "--data", data, "--init", join(dir, "model-median"), "--out", join(dir, "y.jsonl")]).stderr).toMatch(/--init needs an ngram model directory/);
   });
 
   it("rejects an unknown kind, bad numeric options and a missing output", () => {

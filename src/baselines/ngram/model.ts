@@ -32,6 +32,8 @@ export interface NgramTrainOptions {
   point: PointEstimate;
   /** Width of the ReLU hidden layer (0 = linear heads on the hashed features). */
   hidden: number;
+  /** Start from this model's weights (same features/hidden/buckets), e.g. one trained on a larger related label. */
+  init?: NgramPredictor;
   seed: number;
 }
 
@@ -218,6 +220,14 @@ export function trainNgram(
   const sizes = paramSizes(d, k, H);
   const params = Object.fromEntries(sizes.map(([name, n]) => [name, init(n, H && ["E", "W", "R"].includes(name) ? 0.1 : 0)])) as unknown as NgramParams;
   params.hidden = H;
+  if (opts.init) {
+    // Warm start (transfer): copy every weight of a compatible model; the priors below reset the biases.
+    const src = opts.init.params;
+    if (opts.init.features.hashBits !== opts.features.hashBits || src.hidden !== H || opts.init.k !== k) {
+      throw new LenpredError(`--init model is incompatible (hash bits ${opts.init.features.hashBits}, hidden ${src.hidden}, ${opts.init.k} buckets; need ${opts.features.hashBits}, ${H}, ${k})`);
+    }
+    for (const [name] of sizes) (params as unknown as Record<string, Float32Array>)[name]!.set((src as unknown as Record<string, Float32Array>)[name]!);
+  }
   const G = Object.fromEntries(sizes.map(([name, n]) => [name, new Float32Array(n)])) as Record<string, Float32Array>;
   // Start from the priors so early updates only learn what the text adds.
   const counts = new Float64Array(k);

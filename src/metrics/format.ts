@@ -34,8 +34,8 @@ export function formatReport(r: MetricsReport, title?: string): string {
   parts.push(table(["metric", "value"], metricRows(r)));
   parts.push("");
   parts.push(table(
-    ["bucket", "< tokens", "support", "predicted", "precision", "recall", "F1"],
-    r.perBucket.map((b) => [String(b.bucket), String(b.edge), String(b.support), String(b.predicted), num(b.precision, 3), num(b.recall, 3), num(b.f1, 3)]),
+    ["bucket", "tokens", "support", "predicted", "precision", "recall", "F1"],
+    r.perBucket.map((b, i) => [String(b.bucket), i === r.perBucket.length - 1 && i > 0 ? `>= ${r.perBucket[i - 1]!.edge}` : `< ${b.edge}`, String(b.support), String(b.predicted), num(b.precision, 3), num(b.recall, 3), num(b.f1, 3)]),
   ));
   parts.push("");
   parts.push("confusion matrix (rows: actual bucket, columns: predicted bucket)");

@@ -7,7 +7,9 @@ import type { BucketScheme } from "../data/buckets.js";
 
 export async function confusionMatrixSvg(confusion: number[][], scheme: BucketScheme, title = "Confusion matrix"): Promise<string> {
   const [vega, vl] = await Promise.all([import("vega"), import("vega-lite")]);
-  const label = (i: number) => `${i} (<${scheme.edges[i]})`;
+  const last = scheme.edges.length - 1;
+  // the last bucket also holds everything longer than its edge
+  const label = (i: number) => (i === last && i > 0 ? `${i} (≥${scheme.edges[i - 1]})` : `${i} (<${scheme.edges[i]})`);
   const values: { actual: string; predicted: string; count: number; share: number; ai: number; pi: number }[] = [];
   confusion.forEach((row, a) => {
     const total = row.reduce((s, v) => s + v, 0);

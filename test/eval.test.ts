@@ -25,7 +25,7 @@ describe("lenpred eval", () => {
   it("scores a predictions file (order-independent) and prints JSON last with --json", () => {
     const f = predsFile("good.jsonl", [...good].reverse());
     const r = runCli(["eval", "--data", data, "--split", "val", "--preds", f, "--json"]);
-    expect(r.stderr).toBe("");
+    expect(r.stderr).toBe(""); // no warnings either
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("bucket accuracy");
     expect(r.stdout).toContain("confusion matrix");
@@ -46,6 +46,13 @@ describe("lenpred eval", () => {
     expect(r.stdout).toMatch(/\| MAE \(tokens\) = Error \| 10\.0 \| 100\.0 \|/);
     const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
     expect(out.reports.map((x: { mae: number }) => x.mae)).toEqual([expect.closeTo(10, 9), expect.closeTo(100, 9)]);
+  });
+
+  it("warns (but scores) when upperBound is not the scheme's edge for the bucket", () => {
+    const margin = good.map((g, i) => (i < 3 ? { ...g, upperBound: g.upperBound + 7 } : g));
+    const r = runCli(["eval", "--data", data, "--preds", predsFile("margin.jsonl", margin)]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/warning: .*margin\.jsonl: 3 of 20 predictions have upperBound != edges\[bucket\]/);
   });
 
   it("writes a confusion-matrix SVG with --plot", () => {

@@ -28,6 +28,9 @@ Example:
       const { basename } = await import("node:path");
       const results = await Promise.all(opts.preds.map(async (preds) => ({ preds, name: basename(preds).replace(/\.jsonl$/, ""), ...(await evaluateFiles(opts.data, opts.split, preds)) })));
       const { scheme } = results[0]!;
+      for (const r of results) {
+        if (r.upperBoundMismatches) process.stderr.write(`lenpred: warning: ${r.preds}: ${r.upperBoundMismatches} of ${r.report.n} predictions have upperBound != edges[bucket] of ${opts.data}/scheme.json (a model with another bucket scheme, or a margin?)\n`);
+      }
       if (opts.plot) {
         const { confusionMatrixSvg } = await import("../metrics/plot.js");
         const { writeFileAtomic } = await import("../util/atomic.js");

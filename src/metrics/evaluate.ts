@@ -4,7 +4,17 @@ import { joinPredictions } from "./join.js";
 import { computeMetrics, type MetricsReport } from "./metrics.js";
 import { readPreparedSplit } from "./prepared.js";
 
-export async function evaluateFiles(dataDir: string, split: string, predsFile: string): Promise<{ report: MetricsReport; scheme: PreparedScheme }> {
+export interface EvaluateResult {
+  report: MetricsReport;
+  scheme: PreparedScheme;
+  /**
+   * Predictions whose upperBound is not edges[bucket] of the prepared scheme: fine for a predictor that adds a
+   * margin, but usually a sign that the model was trained with a different bucket scheme.
+   */
+  upperBoundMismatches: number;
+}
+
+export async function evaluateFiles(dataDir: string, split: string, predsFile: string): Promise<EvaluateResult> {
   const { file, scheme, records } = await readPreparedSplit(dataDir, split);
   const preds = await joinPredictions(predsFile, records, scheme.buckets, file);
   const report = computeMetrics(
@@ -13,5 +23,6 @@ export async function evaluateFiles(dataDir: string, split: string, predsFile: s
     records.map((r) => r.output_length_bucket),
     preds,
   );
-  return { report, scheme };
+  const upperBoundMismatches = preds.filter((p) => p.upperBound !== scheme.buckets.edges[p.bucket]).length;
+  return { report, scheme, upperBoundMismatches };
 }

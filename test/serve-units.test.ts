@@ -110,6 +110,11 @@ describe("chatPrompt", () => {
     expect(err(() => chatPrompt([{ role: "system", content: "x" }])).field).toBe("messages");
     expect(err(() => chatPrompt([{ role: "user", content: "a" }, { role: "user", content: "  " }])).field).toBe("messages[1].content");
     expect(err(() => chatPrompt([{ role: "user", content: [{ type: "image_url" }] }])).field).toBe("messages[0].content");
+    const long = err(() => chatPrompt([{ role: "user", content: [{ type: "text", text: "ab" }, { type: "text", text: "cd" }] }], 4));
+    expect(long.field).toBe("messages[0].content");
+    expect(long.message).toMatch(/longer than 4/);
+    // code points, not UTF-16 units: 4 emoji are 8 units but fit a 4-character limit
+    expect(chatPrompt([{ role: "user", content: "🙂🙂🙂🙂" }], 4)).toBe("🙂🙂🙂🙂");
   });
 });
 

@@ -26,14 +26,21 @@ export function messageText(content: ChatMessage["content"]): string {
   return content.filter((p) => p.type === "text" && typeof p.text === "string").map((p) => p.text as string).join("\n");
 }
 
-/** The prompt the predictor sees for a chat request; throws ChatPromptError naming the field when there is none. */
-export function chatPrompt(messages: readonly ChatMessage[]): string {
+/**
+ * The prompt the predictor sees for a chat request. Throws ChatPromptError naming the field when there is
+ * none, or when the joined text parts exceed `maxChars` code points (each part is already length-checked).
+ */
+export function chatPrompt(messages: readonly ChatMessage[], maxChars = Infinity): string {
   for (let i = messages.length - 1; i >= 0; i--) {
     const m = messages[i]!;
     if (m.role !== "user") continue;
     const text = messageText(m.content);
-    if (text.trim() === "") throw new ChatPromptError("the last user message has no text content", `messages[${i}].content`);
+    const field = `messages[${i}].content`;
+    if (text.trim() === "") throw new ChatPromptError(`${field} (the last user message) has no text`, field);
+    if (text.length > maxChars && [...text].length > maxChars) {
+      throw new ChatPromptError(`${field} (the last user message) is longer than ${maxChars} characters`, field);
+    }
     return text;
   }
-  throw new ChatPromptError("no message with role 'user' to predict a reply to", "messages");
+  throw new ChatPromptError("messages has no message with role 'user' to predict a reply to", "messages");
 }

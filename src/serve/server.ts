@@ -217,14 +217,10 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     else if (body.prompts !== undefined) prompts = body.prompts;
     else {
       try {
-        prompts = [chatPrompt(body.messages!)];
+        prompts = [chatPrompt(body.messages!, limits.maxPromptChars)];
       } catch (e) {
         if (e instanceof ChatPromptError) return sendError(reply, 400, e.message, e.field);
         throw e;
-      }
-      // Joined content parts can exceed the per-part limit.
-      if ([...prompts[0]!].length > limits.maxPromptChars) {
-        return sendError(reply, 400, `the last user message is longer than ${limits.maxPromptChars} characters`, "messages");
       }
     }
     if (state.status !== "ready" || !batcher) {

@@ -162,6 +162,11 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
     metrics.latency.observe({ route }, reply.elapsedTime / 1000);
   });
+  // While draining, close each connection after its response: Node closes only the connections that are
+  // idle when close() starts, so a kept-alive one whose request was in flight would hold shutdown open.
+  app.addHook("onSend", async (_req, reply) => {
+    if (state.status === "closing") reply.header("connection", "close");
+  });
   app.addHook("preClose", async () => {
     state.status = "closing";
   });

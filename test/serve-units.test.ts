@@ -34,7 +34,7 @@ describe("quantileBucket", () => {
     for (let t = 0; t < 500; t++) {
       const n = 1 + rng.int(12);
       const raw = Array.from({ length: n }, () => (rng.next() < 0.2 ? 0 : rng.next()));
-      if (raw.every((x) => x === 0)) raw[0] = 1;
+      if (!raw.some((x) => x > 0)) raw[0] = 1;
       const sum = raw.reduce((a, b) => a + b, 0);
       const p = raw.map((x) => x / sum);
       const q = Math.max(1e-6, rng.next());

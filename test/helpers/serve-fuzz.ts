@@ -18,6 +18,8 @@ export interface FuzzOptions {
   bodyLimit: number;
   /** The server's prompt-length limit, to make over-long prompts. */
   maxPromptChars?: number;
+  /** Called after every request with the number done so far. */
+  onProgress?: (done: number) => void;
 }
 
 export interface FuzzReport {
@@ -218,6 +220,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       report.requests++;
       report.statuses[status] = (report.statuses[status] ?? 0) + 1;
       report.byKind[c.kind] = (report.byKind[c.kind] ?? 0) + 1;
+      opts.onProgress?.(report.requests);
       if (/^5\d\d$/.test(status) && status !== "503") {
         report.unexpected5xx++;
         if (report.examples.length < 5) report.examples.push(`${status} ← ${describe(c)}`);

@@ -1,0 +1,173 @@
+/**
+ * `npm run bench:serve`: load and fuzz `lenpred serve` on loopback.
+ *
+ *  1. Throughput and latency (autocannon, N concurrent clients, one prompt per request) against two server
+ *     processes started in the same run — micro-batching ON (max batch 32, max wait 2 ms) and OFF (max
+ *     batch 1) — plus a zero-cost predictor to show the HTTP layer's own ceiling.
+ *  2. A fuzz run of ≥ 10,000 malformed/random requests against the batching-on server: it must answer
+ *     every one with 2xx/4xx or a deliberate 503, never another 5xx, and still be alive afterwards.
+ *
+ * The server runs as a child process (`lenpred serve`), so the load generator does not share its event
+ * loop. Which predictor is measured is printed: by default the SYNTHETIC predictor (a timer-based cost model,
+ * `--synthetic-batch-ms` per call + `--synthetic-prompt-ms` per prompt, standing in for an ONNX run off the
+ * event loop) — its batching gain follows from that cost model, not from a real network. `--model DIR`
+ * measures a real model directory instead. Timings on a shared 2-core machine are noisy: compare the
+ * rows of one run with each other, not runs with runs. Exits 1 if the fuzz finds an unexpected 5xx or the
+ * server dies.
+ *
+ *   npm run bench:serve -- [--model DIR] [--connections 32] [--duration 10] [--fuzz 10000] [--json FILE]
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import cliProgress from "cli-progress";
+import { writeJsonAtomic } from "../src/util/atomic.js";
+import { repoRoot } from "../src/util/paths.js";
+import { runFuzz, type FuzzReport } from "../test/helpers/serve-fuzz.js";
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: "string" },
+    connections: { type: "string", default: "32" },
+    duration: { type: "string", default: "10" },
+    fuzz: { type: "string", default: "10000" },
+    "synthetic-batch-ms": { type: "string", default: "4" },
+    "synthetic-prompt-ms": { type: "string", default: "0.25" },
+    json: { type: "string" },
+  },
+});
+const connections = Number(args.connections);
+const duration = Number(args.duration);
+const fuzzN = Number(args.fuzz);
+
+interface Server { child: ChildProcess; url: string; log: () => string }
+
+async function startServer(extra: string[]): Promise<Server> {
+  const predictorArgs = args.model
+    ? ["--model", args.model]
+    : ["--synthetic", "--synthetic-batch-ms", args["synthetic-batch-ms"]!, "--synthetic-prompt-ms", args["synthetic-prompt-ms"]!];
+  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), "serve", "--port", "0", ...predictorArgs, ...extra], { cwd: repoRoot });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const check = () => {
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m && /ready \(/.test(out)) resolve(m[1]!);
+    };
+    child.stdout!.on("data", check);
+    child.on("exit", (code) => reject(new Error(`lenpred serve exited (${code}) before ready:\n${out}`)));
+  });
+  return { child, url, log: () => out };
+}
+
+async function stopServer(s: Server): Promise<number | null> {
+  if (s.child.exitCode !== null) return s.child.exitCode;
+  const exited = new Promise<number | null>((r) => s.child.on("exit", (code) => r(code)));
+  s.child.kill("SIGTERM");
+  return exited;
+}
+
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(url + "/metrics")).text();
+  const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+const PROMPTS = [
+  "Give three tips for staying healthy.",
+  "Write a short story about a robot who learns to paint, in about 300 words.",
+  "What is the capital of France?",
+  "Explain the difference between TCP and UDP, with examples of when to use each.",
+  "Translate 'good morning' into Spanish.",
+  "Write a Python function that checks whether a string is a palindrome, and explain it.",
+];
+
+interface LoadRow { label: string; predictor: string; reqPerSec: number; p50: number; p99: number; non2xx: number; errors: number; meanBatch: number }
+
+async function load(label: string, serverArgs: string[], synthOverride?: string[]): Promise<LoadRow> {
+  const s = await startServer([...serverArgs, ...(synthOverride ?? [])]);
+  try {
+    const predictor = (await (await fetch(s.url + "/v1/model")).json()) as { name: string };
+    let i = 0;
+    process.stdout.write(`  ${label}: ${connections} clients × ${duration} s ... `);
+    const r = await autocannon({
+      url: s.url + "/v1/predict",
+      connections,
+      duration,
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      // Vary the prompt per request (a fixed body would let nothing differ between requests).
+      requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ prompt: PROMPTS[i++ % PROMPTS.length] }) }) }],
+    });
+    const batches = await metric(s.url, "lenpred_batch_size_count");
+    const prompts = await metric(s.url, "lenpred_batch_size_sum");
+    const row: LoadRow = {
+      label, predictor: predictor.name, reqPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99,
+      non2xx: r.non2xx, errors: r.errors, meanBatch: prompts / batches,
+    };
+    console.log(`${row.reqPerSec.toFixed(0)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, mean batch ${row.meanBatch.toFixed(1)}`);
+    return row;
+  } finally {
+    const code = await stopServer(s);
+    if (code !== 0) throw new Error(`server for '${label}' exited ${code}:\n${s.log()}`);
+  }
+}
+
+async function fuzz(): Promise<{ report: FuzzReport; alive: boolean; exitCode: number | null; seconds: number }> {
+  const s = await startServer(["--max-batch", "32", "--max-wait-ms", "2"]);
+  const bar = new cliProgress.SingleBar({ format: "  fuzz [{bar}] {value}/{total} requests", hideCursor: true }, cliProgress.Presets.shades_classic);
+  bar.start(fuzzN, 0);
+  const t0 = performance.now();
+  const report = await runFuzz({ baseUrl: s.url, requests: fuzzN, seed: "bench-serve", bodyLimit: 1 << 20, maxPromptChars: 32_768, concurrency: 16, onProgress: (n) => bar.update(n) });
+  bar.stop();
+  const seconds = (performance.now() - t0) / 1000;
+  const alive = s.child.exitCode === null && (await fetch(s.url + "/healthz").then((r) => r.status === 200, () => false));
+  const exitCode = await stopServer(s);
+  return { report, alive, exitCode, seconds };
+}
+
+function table(rows: LoadRow[]): string {
+  const lines = [
+    "| server | predictor | req/s | p50 ms | p99 ms | mean batch | non-2xx | errors |",
+    "|---|---|---:|---:|---:|---:|---:|---:|",
+    ...rows.map((r) => `| ${r.label} | ${r.predictor} | ${r.reqPerSec.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.meanBatch.toFixed(1)} | ${r.non2xx} | ${r.errors} |`),
+  ];
+  return lines.join("\n");
+}
+
+async function main(): Promise<number> {
+  const what = args.model
+    ? `model directory ${args.model}`
+    : `SYNTHETIC predictor (cost model: ${args["synthetic-batch-ms"]} ms per call + ${args["synthetic-prompt-ms"]} ms per prompt; not a real model)`;
+  console.log(`bench:serve — ${what}; ${connections} concurrent clients, ${duration} s per run, loopback\n`);
+  const rows: LoadRow[] = [];
+  rows.push(await load("batching on (max batch 32, wait 2 ms)", ["--max-batch", "32", "--max-wait-ms", "2"]));
+  rows.push(await load("batching off (max batch 1)", ["--max-batch", "1", "--max-wait-ms", "0"]));
+  if (!args.model) {
+    rows.push(await load("HTTP ceiling (zero-cost predictor, batching on)", ["--max-batch", "32", "--max-wait-ms", "2"], ["--synthetic-batch-ms", "0", "--synthetic-prompt-ms", "0"]));
+  }
+  const [on, off] = rows;
+  const speedup = on!.reqPerSec / off!.reqPerSec;
+  console.log(`\n${table(rows)}\n\nbatching on / off: ${speedup.toFixed(2)}× throughput, p99 ${on!.p99} vs ${off!.p99} ms\n`);
+
+  console.log(`fuzz: ${fuzzN} malformed/random requests, 16 at a time`);
+  const f = await fuzz();
+  const statuses = Object.entries(f.report.statuses).sort().map(([k, v]) => `${k}: ${v}`).join(", ");
+  console.log(`  ${f.report.requests} requests in ${f.seconds.toFixed(1)} s; statuses {${statuses}}`);
+  console.log(`  unexpected 5xx: ${f.report.unexpected5xx}; server alive afterwards: ${f.alive}; exit code on SIGTERM: ${f.exitCode}`);
+  for (const e of f.report.examples) console.log(`    ${e}`);
+  const ok = f.report.unexpected5xx === 0 && f.alive && f.exitCode === 0;
+  console.log(ok ? "  fuzz: PASS" : "  fuzz: FAIL");
+
+  if (args.json) {
+    await writeJsonAtomic(args.json, { predictor: what, connections, duration, load: rows, speedup, fuzz: { ...f.report, seconds: f.seconds, alive: f.alive, exitCode: f.exitCode } });
+  }
+  return ok ? 0 : 1;
+}
+
+main().then((code) => process.exit(code), (e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -3,7 +3,8 @@
  *
  *  1. Throughput and latency (autocannon, N concurrent clients, one prompt per request) against two server
  *     processes started in the same run — micro-batching ON (max batch 32, max wait 2 ms) and OFF (max
- *     batch 1) — plus a zero-cost predictor to show the HTTP layer's own ceiling.
+ *     batch 1) — plus a zero-cost predictor to show the HTTP layer's own ceiling, and an overload run
+ *     (4× the clients against a queue of 16) that shows backpressure: 503 + Retry-After, bounded latency.
  *  2. A fuzz run of ≥ 10,000 malformed/random requests against the batching-on server: it must answer
  *     every one with 2xx/4xx or a deliberate 503, never another 5xx, and still be alive afterwards.
  *
@@ -84,30 +85,31 @@ const PROMPTS = [
   "Write a Python function that checks whether a string is a palindrome, and explain it.",
 ];
 
-interface LoadRow { label: string; predictor: string; reqPerSec: number; p50: number; p99: number; non2xx: number; errors: number; meanBatch: number }
+interface LoadRow { label: string; predictor: string; clients: number; reqPerSec: number; p50: number; p99: number; non2xx: number; rejected503: number; errors: number; meanBatch: number }
 
-async function load(label: string, serverArgs: string[], synthOverride?: string[]): Promise<LoadRow> {
+async function load(label: string, serverArgs: string[], synthOverride?: string[], clients = connections): Promise<LoadRow> {
   const s = await startServer([...serverArgs, ...(synthOverride ?? [])]);
   try {
     const predictor = (await (await fetch(s.url + "/v1/model")).json()) as { name: string };
     let i = 0;
-    process.stdout.write(`  ${label}: ${connections} clients × ${duration} s ... `);
+    process.stdout.write(`  ${label}: ${clients} clients × ${duration} s ... `);
     const r = await autocannon({
       url: s.url + "/v1/predict",
-      connections,
+      connections: clients,
       duration,
       method: "POST",
       headers: { "content-type": "application/json" },
       // Vary the prompt per request (a fixed body would let nothing differ between requests).
       requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ prompt: PROMPTS[i++ % PROMPTS.length] }) }) }],
     });
+    const rejected = await metric(s.url, 'lenpred_rejected_total{reason="queue_full"}');
     const batches = await metric(s.url, "lenpred_batch_size_count");
     const prompts = await metric(s.url, "lenpred_batch_size_sum");
     const row: LoadRow = {
-      label, predictor: predictor.name, reqPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99,
-      non2xx: r.non2xx, errors: r.errors, meanBatch: prompts / batches,
+      label, predictor: predictor.name, clients, reqPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99,
+      non2xx: r.non2xx, rejected503: Number.isNaN(rejected) ? 0 : rejected, errors: r.errors, meanBatch: prompts / batches,
     };
-    console.log(`${row.reqPerSec.toFixed(0)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, mean batch ${row.meanBatch.toFixed(1)}`);
+    console.log(`${row.reqPerSec.toFixed(0)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, mean batch ${row.meanBatch.toFixed(1)}, 503s ${row.rejected503}`);
     return row;
   } finally {
     const code = await stopServer(s);
@@ -130,9 +132,9 @@ async function fuzz(): Promise<{ report: FuzzReport; alive: boolean; exitCode: n
 
 function table(rows: LoadRow[]): string {
   const lines = [
-    "| server | predictor | req/s | p50 ms | p99 ms | mean batch | non-2xx | errors |",
-    "|---|---|---:|---:|---:|---:|---:|---:|",
-    ...rows.map((r) => `| ${r.label} | ${r.predictor} | ${r.reqPerSec.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.meanBatch.toFixed(1)} | ${r.non2xx} | ${r.errors} |`),
+    "| server | predictor | clients | req/s | p50 ms | p99 ms | mean batch | non-2xx | of which 503 (queue full) | errors |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows.map((r) => `| ${r.label} | ${r.predictor} | ${r.clients} | ${r.reqPerSec.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.meanBatch.toFixed(1)} | ${r.non2xx} | ${r.rejected503} | ${r.errors} |`),
   ];
   return lines.join("\n");
 }
@@ -148,6 +150,9 @@ async function main(): Promise<number> {
   if (!args.model) {
     rows.push(await load("HTTP ceiling (zero-cost predictor, batching on)", ["--max-batch", "32", "--max-wait-ms", "2"], ["--synthetic-batch-ms", "0", "--synthetic-prompt-ms", "0"]));
   }
+  // Backpressure: 4× the clients against a short queue — the excess gets 503 + Retry-After at once
+  // instead of queueing without bound, so admitted requests keep a bounded latency.
+  rows.push(await load("overload: batching off, max queue 16", ["--max-batch", "1", "--max-wait-ms", "0", "--max-queue", "16", "--max-prompts", "16"], undefined, connections * 4));
   const [on, off] = rows;
   const speedup = on!.reqPerSec / off!.reqPerSec;
   console.log(`\n${table(rows)}\n\nbatching on / off: ${speedup.toFixed(2)}× throughput, p99 ${on!.p99} vs ${off!.p99} ms\n`);

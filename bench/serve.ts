@@ -9,22 +9,28 @@
  *     every one with 2xx/4xx or a deliberate 503, never another 5xx, and still be alive afterwards.
  *
  * The server runs as a child process (`lenpred serve`), so the load generator does not share its event
- * loop. Which predictor is measured is printed: by default the SYNTHETIC predictor (a timer-based cost model,
- * `--synthetic-batch-ms` per call + `--synthetic-prompt-ms` per prompt, standing in for an ONNX run off the
- * event loop) — its batching gain follows from that cost model, not from a real network. `--model DIR`
- * measures a real model directory instead. Timings on a shared 2-core machine are noisy: compare the
- * rows of one run with each other, not runs with runs. Exits 1 if the fuzz finds an unexpected 5xx or the
- * server dies.
+ * loop. Predictors measured, each named in the output:
+ *   - `--model DIR` if given; otherwise a REAL n-gram baseline model (kind "ngram", from main) that the
+ *     bench trains in a temp dir from ../shared (Alpaca + Vicuna lengths, ~10 s; skipped with a message when
+ *     the data is absent). It predicts synchronously on the event loop, so batching can only save
+ *     per-request overhead there;
+ *   - the SYNTHETIC predictor: a timer-based cost model (`--synthetic-batch-ms` per call +
+ *     `--synthetic-prompt-ms` per prompt) standing in for an ONNX run off the event loop with a fixed
+ *     per-call cost — its batching gain follows from that cost model, not from a real network.
+ * Timings on a shared 2-core machine are noisy: compare the rows of one run with each other, not runs
+ * with runs. Exits 1 if the fuzz finds an unexpected 5xx or the server dies.
  *
  *   npm run bench:serve -- [--model DIR] [--connections 32] [--duration 10] [--fuzz 10000] [--json FILE]
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import cliProgress from "cli-progress";
 import { writeJsonAtomic } from "../src/util/atomic.js";
-import { repoRoot } from "../src/util/paths.js";
+import { repoRoot, sharedDataFile } from "../src/util/paths.js";
 import { runFuzz, type FuzzReport } from "../test/helpers/serve-fuzz.js";
 
 const { values: args } = parseArgs({
@@ -44,10 +50,31 @@ const fuzzN = Number(args.fuzz);
 
 interface Server { child: ChildProcess; url: string; log: () => string }
 
-async function startServer(extra: string[]): Promise<Server> {
-  const predictorArgs = args.model
-    ? ["--model", args.model]
-    : ["--synthetic", "--synthetic-batch-ms", args["synthetic-batch-ms"]!, "--synthetic-prompt-ms", args["synthetic-prompt-ms"]!];
+const SYNTHETIC = ["--synthetic", "--synthetic-batch-ms", args["synthetic-batch-ms"]!, "--synthetic-prompt-ms", args["synthetic-prompt-ms"]!];
+const ZERO_COST = ["--synthetic", "--synthetic-batch-ms", "0", "--synthetic-prompt-ms", "0"];
+
+function cli(argv: string[]): void {
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), ...argv], { cwd: repoRoot, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`lenpred ${argv.join(" ")} failed (${r.status}):\n${r.stderr}`);
+}
+
+/** Train the n-gram baseline on the 10k Vicuna-labelled Alpaca prompts; undefined when ../shared is absent. */
+function buildNgramModel(work: string): string | undefined {
+  const alpaca = sharedDataFile("alpaca/alpaca_data.json");
+  const lengths = sharedDataFile("vicuna-7b-lengths/alpaca-train-10k-length.json");
+  if (!alpaca || !lengths) {
+    console.log("  (no ../shared data: skipping the n-gram model, measuring the synthetic predictor only)");
+    return undefined;
+  }
+  process.stdout.write("  training the n-gram baseline on 9,000 Alpaca prompts (Vicuna lengths) ... ");
+  const t0 = performance.now();
+  cli(["prepare", "-i", alpaca, "--lengths", lengths, "--label", "max", "-o", join(work, "data")]);
+  cli(["baseline", "--kind", "ngram", "--data", join(work, "data"), "--save", join(work, "ngram"), "--out", join(work, "ngram.val.jsonl")]);
+  console.log(`${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return join(work, "ngram");
+}
+
+async function startServer(predictorArgs: string[], extra: string[]): Promise<Server> {
   const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), "serve", "--port", "0", ...predictorArgs, ...extra], { cwd: repoRoot });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
@@ -87,12 +114,12 @@ const PROMPTS = [
 
 interface LoadRow { label: string; predictor: string; clients: number; reqPerSec: number; p50: number; p99: number; non2xx: number; rejected503: number; errors: number; meanBatch: number }
 
-async function load(label: string, serverArgs: string[], synthOverride?: string[], clients = connections): Promise<LoadRow> {
-  const s = await startServer([...serverArgs, ...(synthOverride ?? [])]);
+async function load(label: string, predictorArgs: string[], serverArgs: string[], clients = connections): Promise<LoadRow> {
+  const s = await startServer(predictorArgs, serverArgs);
   try {
     const predictor = (await (await fetch(s.url + "/v1/model")).json()) as { name: string };
     let i = 0;
-    process.stdout.write(`  ${label}: ${clients} clients × ${duration} s ... `);
+    process.stdout.write(`  ${predictor.name}, ${label}: ${clients} clients × ${duration} s ... `);
     const r = await autocannon({
       url: s.url + "/v1/predict",
       connections: clients,
@@ -117,8 +144,9 @@ async function load(label: string, serverArgs: string[], synthOverride?: string[
   }
 }
 
-async function fuzz(): Promise<{ report: FuzzReport; alive: boolean; exitCode: number | null; seconds: number }> {
-  const s = await startServer(["--max-batch", "32", "--max-wait-ms", "2"]);
+async function fuzz(predictorArgs: string[]): Promise<{ report: FuzzReport; alive: boolean; exitCode: number | null; seconds: number; predictor: string }> {
+  const s = await startServer(predictorArgs, ["--max-batch", "32", "--max-wait-ms", "2"]);
+  const predictor = ((await (await fetch(s.url + "/v1/model")).json()) as { name: string }).name;
   const bar = new cliProgress.SingleBar({ format: "  fuzz [{bar}] {value}/{total} requests", hideCursor: true }, cliProgress.Presets.shades_classic);
   bar.start(fuzzN, 0);
   const t0 = performance.now();
@@ -127,7 +155,7 @@ async function fuzz(): Promise<{ report: FuzzReport; alive: boolean; exitCode: n
   const seconds = (performance.now() - t0) / 1000;
   const alive = s.child.exitCode === null && (await fetch(s.url + "/healthz").then((r) => r.status === 200, () => false));
   const exitCode = await stopServer(s);
-  return { report, alive, exitCode, seconds };
+  return { report, alive, exitCode, seconds, predictor };
 }
 
 function table(rows: LoadRow[]): string {
@@ -140,25 +168,42 @@ function table(rows: LoadRow[]): string {
 }
 
 async function main(): Promise<number> {
-  const what = args.model
-    ? `model directory ${args.model}`
-    : `SYNTHETIC predictor (cost model: ${args["synthetic-batch-ms"]} ms per call + ${args["synthetic-prompt-ms"]} ms per prompt; not a real model)`;
-  console.log(`bench:serve — ${what}; ${connections} concurrent clients, ${duration} s per run, loopback\n`);
-  const rows: LoadRow[] = [];
-  rows.push(await load("batching on (max batch 32, wait 2 ms)", ["--max-batch", "32", "--max-wait-ms", "2"]));
-  rows.push(await load("batching off (max batch 1)", ["--max-batch", "1", "--max-wait-ms", "0"]));
-  if (!args.model) {
-    rows.push(await load("HTTP ceiling (zero-cost predictor, batching on)", ["--max-batch", "32", "--max-wait-ms", "2"], ["--synthetic-batch-ms", "0", "--synthetic-prompt-ms", "0"]));
+  console.log(`bench:serve — ${connections} concurrent clients, ${duration} s per run, loopback, one prompt per request\n`);
+  const work = mkdtempSync(join(tmpdir(), "lenpred-bench-serve-"));
+  try {
+    return await runAll(work);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
-  // Backpressure: 4× the clients against a short queue — the excess gets 503 + Retry-After at once
-  // instead of queueing without bound, so admitted requests keep a bounded latency.
-  rows.push(await load("overload: batching off, max queue 16", ["--max-batch", "1", "--max-wait-ms", "0", "--max-queue", "16", "--max-prompts", "16"], undefined, connections * 4));
-  const [on, off] = rows;
-  const speedup = on!.reqPerSec / off!.reqPerSec;
-  console.log(`\n${table(rows)}\n\nbatching on / off: ${speedup.toFixed(2)}× throughput, p99 ${on!.p99} vs ${off!.p99} ms\n`);
+}
 
-  console.log(`fuzz: ${fuzzN} malformed/random requests, 16 at a time`);
-  const f = await fuzz();
+async function runAll(work: string): Promise<number> {
+  const real = args.model ?? buildNgramModel(work);
+  const predictors: Array<{ what: string; argv: string[] }> = [];
+  if (real) predictors.push({ what: args.model ? `model directory ${args.model}` : "n-gram baseline (real model, trained above)", argv: ["--model", real] });
+  predictors.push({ what: `synthetic (${args["synthetic-batch-ms"]} ms per call + ${args["synthetic-prompt-ms"]} ms per prompt, timer-based cost model)`, argv: SYNTHETIC });
+
+  const rows: LoadRow[] = [];
+  const speedups: Array<{ predictor: string; speedup: number; p99On: number; p99Off: number }> = [];
+  for (const p of predictors) {
+    console.log(`predictor: ${p.what}`);
+    const on = await load("batching on (max batch 32, wait 2 ms)", p.argv, ["--max-batch", "32", "--max-wait-ms", "2"]);
+    const off = await load("batching off (max batch 1)", p.argv, ["--max-batch", "1", "--max-wait-ms", "0"]);
+    rows.push(on, off);
+    speedups.push({ predictor: on.predictor, speedup: on.reqPerSec / off.reqPerSec, p99On: on.p99, p99Off: off.p99 });
+  }
+  console.log("server alone:");
+  rows.push(await load("HTTP ceiling (zero-cost predictor, batching on)", ZERO_COST, ["--max-batch", "32", "--max-wait-ms", "2"]));
+  // Backpressure: 4x the clients against a short queue — the excess gets 503 + Retry-After at once
+  // instead of queueing without bound, so admitted requests keep a bounded latency.
+  rows.push(await load("overload: batching off, max queue 16", SYNTHETIC, ["--max-batch", "1", "--max-wait-ms", "0", "--max-queue", "16", "--max-prompts", "16"], connections * 4));
+
+  console.log(`\n${table(rows)}\n`);
+  for (const s of speedups) console.log(`${s.predictor}: batching on / off = ${s.speedup.toFixed(2)}x throughput, p99 ${s.p99On} vs ${s.p99Off} ms`);
+  console.log();
+  const fuzzPredictor = predictors[0]!;
+  console.log(`fuzz: ${fuzzN} malformed/random requests, 16 at a time, predictor: ${fuzzPredictor.what}`);
+  const f = await fuzz(fuzzPredictor.argv);
   const statuses = Object.entries(f.report.statuses).sort().map(([k, v]) => `${k}: ${v}`).join(", ");
   console.log(`  ${f.report.requests} requests in ${f.seconds.toFixed(1)} s; statuses {${statuses}}`);
   console.log(`  unexpected 5xx: ${f.report.unexpected5xx}; server alive afterwards: ${f.alive}; exit code on SIGTERM: ${f.exitCode}`);
@@ -167,7 +212,7 @@ async function main(): Promise<number> {
   console.log(ok ? "  fuzz: PASS" : "  fuzz: FAIL");
 
   if (args.json) {
-    await writeJsonAtomic(args.json, { predictor: what, connections, duration, load: rows, speedup, fuzz: { ...f.report, seconds: f.seconds, alive: f.alive, exitCode: f.exitCode } });
+    await writeJsonAtomic(args.json, { predictors: predictors.map((p) => p.what), connections, duration, load: rows, speedups, fuzz: { ...f.report, seconds: f.seconds, alive: f.alive, exitCode: f.exitCode, predictor: f.predictor } });
   }
   return ok ? 0 : 1;
 }

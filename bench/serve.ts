@@ -1,10 +1,10 @@
 /**
  * `npm run bench:serve`: load and fuzz `lenpred serve` on loopback.
  *
- *  1. Throughput and latency (autocannon, N concurrent clients, one prompt per request) against two server
- *     processes started in the same run — micro-batching ON (max batch 32, max wait 2 ms) and OFF (max
- *     batch 1) — plus a zero-cost predictor to show the HTTP layer's own ceiling, and an overload run
- *     (4× the clients against a queue of 16) that shows backpressure: 503 + Retry-After, bounded latency.
+ *  1. Throughput and latency (autocannon, N concurrent clients, one prompt per request) of micro-batching
+ *     ON (max batch 32, max wait 2 ms) and OFF (max batch 1), two servers up side by side and loaded in
+ *     alternating rounds (medians reported); then a zero-cost predictor for the HTTP layer's own ceiling
+ *     and an overload run (4× the clients against a queue of 16) showing backpressure (503 + Retry-After).
  *  2. A fuzz run of ≥ 10,000 malformed/random requests against the batching-on server: it must answer
  *     every one with 2xx/4xx or a deliberate 503, never another 5xx, and still be alive afterwards.
  *
@@ -20,7 +20,7 @@
  * Timings on a shared 2-core machine are noisy: compare the rows of one run with each other, not runs
  * with runs. Exits 1 if the fuzz finds an unexpected 5xx or the server dies.
  *
- *   npm run bench:serve -- [--model DIR] [--connections 32] [--duration 10] [--fuzz 10000] [--json FILE]
+ *   npm run bench:serve -- [--model DIR] [--connections 32] [--duration 5] [--rounds 3] [--fuzz 10000] [--json FILE]
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -37,7 +37,8 @@ const { values: args } = parseArgs({
   options: {
     model: { type: "string" },
     connections: { type: "string", default: "32" },
-    duration: { type: "string", default: "10" },
+    duration: { type: "string", default: "5" },
+    rounds: { type: "string", default: "3" },
     fuzz: { type: "string", default: "10000" },
     "synthetic-batch-ms": { type: "string", default: "4" },
     "synthetic-prompt-ms": { type: "string", default: "0.25" },
@@ -46,6 +47,7 @@ const { values: args } = parseArgs({
 });
 const connections = Number(args.connections);
 const duration = Number(args.duration);
+const rounds = Number(args.rounds);
 const fuzzN = Number(args.fuzz);
 
 interface Server { child: ChildProcess; url: string; log: () => string }
@@ -112,35 +114,59 @@ const PROMPTS = [
   "Write a Python function that checks whether a string is a palindrome, and explain it.",
 ];
 
-interface LoadRow { label: string; predictor: string; clients: number; reqPerSec: number; p50: number; p99: number; non2xx: number; rejected503: number; errors: number; meanBatch: number }
+interface LoadRow { label: string; predictor: string; clients: number; rounds: number; reqPerSec: number; p50: number; p99: number; non2xx: number; rejected503: number; errors: number; meanBatch: number }
+interface Config { label: string; predictorArgs: string[]; serverArgs: string[]; clients?: number }
 
-async function load(label: string, predictorArgs: string[], serverArgs: string[], clients = connections): Promise<LoadRow> {
-  const s = await startServer(predictorArgs, serverArgs);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+
+/**
+ * Load several server configurations in alternating rounds (A B, B A, A B, ...) against servers that stay
+ * up for the whole comparison, and report per-configuration medians over the rounds: on a shared machine
+ * the load drifts by the minute, and alternating spreads that drift evenly over the configurations.
+ */
+async function compare(configs: Config[]): Promise<LoadRow[]> {
+  const servers: Server[] = [];
   try {
-    const predictor = (await (await fetch(s.url + "/v1/model")).json()) as { name: string };
-    let i = 0;
-    process.stdout.write(`  ${predictor.name}, ${label}: ${clients} clients × ${duration} s ... `);
-    const r = await autocannon({
-      url: s.url + "/v1/predict",
-      connections: clients,
-      duration,
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      // Vary the prompt per request (a fixed body would let nothing differ between requests).
-      requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ prompt: PROMPTS[i++ % PROMPTS.length] }) }) }],
-    });
-    const rejected = await metric(s.url, 'lenpred_rejected_total{reason="queue_full"}');
-    const batches = await metric(s.url, "lenpred_batch_size_count");
-    const prompts = await metric(s.url, "lenpred_batch_size_sum");
-    const row: LoadRow = {
-      label, predictor: predictor.name, clients, reqPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99,
-      non2xx: r.non2xx, rejected503: Number.isNaN(rejected) ? 0 : rejected, errors: r.errors, meanBatch: prompts / batches,
-    };
-    console.log(`${row.reqPerSec.toFixed(0)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, mean batch ${row.meanBatch.toFixed(1)}, 503s ${row.rejected503}`);
-    return row;
+    for (const c of configs) servers.push(await startServer(c.predictorArgs, c.serverArgs));
+    const names = await Promise.all(servers.map(async (s) => ((await (await fetch(s.url + "/v1/model")).json()) as { name: string }).name));
+    const runs: autocannon.Result[][] = configs.map(() => []);
+    for (let round = 0; round < rounds; round++) {
+      const order = configs.map((_, i) => i);
+      if (round % 2 === 1) order.reverse();
+      for (const i of order) {
+        const c = configs[i]!;
+        let k = 0;
+        const r = await autocannon({
+          url: servers[i]!.url + "/v1/predict",
+          connections: c.clients ?? connections,
+          duration,
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          // Vary the prompt per request (a fixed body would let nothing differ between requests).
+          requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ prompt: PROMPTS[k++ % PROMPTS.length] }) }) }],
+        });
+        runs[i]!.push(r);
+        console.log(`  round ${round + 1}/${rounds} ${names[i]}, ${c.label}: ${r.requests.average.toFixed(0)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms`);
+      }
+    }
+    const rows: LoadRow[] = [];
+    for (let i = 0; i < configs.length; i++) {
+      const url = servers[i]!.url;
+      const rejected = await metric(url, 'lenpred_rejected_total{reason="queue_full"}');
+      const rs = runs[i]!;
+      rows.push({
+        label: configs[i]!.label, predictor: names[i]!, clients: configs[i]!.clients ?? connections, rounds,
+        reqPerSec: median(rs.map((r) => r.requests.average)), p50: median(rs.map((r) => r.latency.p50)), p99: median(rs.map((r) => r.latency.p99)),
+        non2xx: rs.reduce((a, r) => a + r.non2xx, 0), rejected503: Number.isNaN(rejected) ? 0 : rejected, errors: rs.reduce((a, r) => a + r.errors, 0),
+        meanBatch: (await metric(url, "lenpred_batch_size_sum")) / (await metric(url, "lenpred_batch_size_count")),
+      });
+    }
+    return rows;
   } finally {
-    const code = await stopServer(s);
-    if (code !== 0) throw new Error(`server for '${label}' exited ${code}:\n${s.log()}`);
+    for (const s of servers) {
+      const code = await stopServer(s);
+      if (code !== 0) throw new Error(`server exited ${code}:\n${s.log()}`);
+    }
   }
 }
 
@@ -160,7 +186,7 @@ async function fuzz(predictorArgs: string[]): Promise<{ report: FuzzReport; aliv
 
 function table(rows: LoadRow[]): string {
   const lines = [
-    "| server | predictor | clients | req/s | p50 ms | p99 ms | mean batch | non-2xx | of which 503 (queue full) | errors |",
+    "| server | predictor | clients | req/s (median) | p50 ms (median) | p99 ms (median) | mean batch | non-2xx | of which 503 (queue full) | errors |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((r) => `| ${r.label} | ${r.predictor} | ${r.clients} | ${r.reqPerSec.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.meanBatch.toFixed(1)} | ${r.non2xx} | ${r.rejected503} | ${r.errors} |`),
   ];
@@ -168,7 +194,7 @@ function table(rows: LoadRow[]): string {
 }
 
 async function main(): Promise<number> {
-  console.log(`bench:serve — ${connections} concurrent clients, ${duration} s per run, loopback, one prompt per request\n`);
+  console.log(`bench:serve — ${connections} concurrent clients, ${rounds} alternating rounds of ${duration} s per configuration (medians reported), loopback, one prompt per request\n`);
   const work = mkdtempSync(join(tmpdir(), "lenpred-bench-serve-"));
   try {
     return await runAll(work);
@@ -187,17 +213,20 @@ async function runAll(work: string): Promise<number> {
   const speedups: Array<{ predictor: string; speedup: number; p99On: number; p99Off: number }> = [];
   for (const p of predictors) {
     console.log(`predictor: ${p.what}`);
-    const on = await load("batching on (max batch 32, wait 2 ms)", p.argv, ["--max-batch", "32", "--max-wait-ms", "2"]);
-    const off = await load("batching off (max batch 1)", p.argv, ["--max-batch", "1", "--max-wait-ms", "0"]);
-    rows.push(on, off);
-    speedups.push({ predictor: on.predictor, speedup: on.reqPerSec / off.reqPerSec, p99On: on.p99, p99Off: off.p99 });
+    const [on, off] = await compare([
+      { label: "batching on (max batch 32, wait 2 ms)", predictorArgs: p.argv, serverArgs: ["--max-batch", "32", "--max-wait-ms", "2"] },
+      { label: "batching off (max batch 1)", predictorArgs: p.argv, serverArgs: ["--max-batch", "1", "--max-wait-ms", "0"] },
+    ]);
+    rows.push(on!, off!);
+    speedups.push({ predictor: on!.predictor, speedup: on!.reqPerSec / off!.reqPerSec, p99On: on!.p99, p99Off: off!.p99 });
   }
-  console.log("server alone:");
-  rows.push(await load("HTTP ceiling (zero-cost predictor, batching on)", ZERO_COST, ["--max-batch", "32", "--max-wait-ms", "2"]));
-  // Backpressure: 4x the clients against a short queue — the excess gets 503 + Retry-After at once
-  // instead of queueing without bound, so admitted requests keep a bounded latency.
-  rows.push(await load("overload: batching off, max queue 16", SYNTHETIC, ["--max-batch", "1", "--max-wait-ms", "0", "--max-queue", "16", "--max-prompts", "16"], connections * 4));
-
+  console.log("server alone, and backpressure:");
+  rows.push(...await compare([
+    { label: "HTTP ceiling (zero-cost predictor, batching on)", predictorArgs: ZERO_COST, serverArgs: ["--max-batch", "32", "--max-wait-ms", "2"] },
+    // 4x the clients against a short queue: the excess gets 503 + Retry-After at once instead of
+    // queueing without bound, so admitted requests keep a bounded latency.
+    { label: "overload: batching off, max queue 16", predictorArgs: SYNTHETIC, serverArgs: ["--max-batch", "1", "--max-wait-ms", "0", "--max-queue", "16", "--max-prompts", "16"], clients: connections * 4 },
+  ]));
   console.log(`\n${table(rows)}\n`);
   for (const s of speedups) console.log(`${s.predictor}: batching on / off = ${s.speedup.toFixed(2)}x throughput, p99 ${s.p99On} vs ${s.p99Off} ms`);
   console.log();
@@ -212,7 +241,7 @@ async function runAll(work: string): Promise<number> {
   console.log(ok ? "  fuzz: PASS" : "  fuzz: FAIL");
 
   if (args.json) {
-    await writeJsonAtomic(args.json, { predictors: predictors.map((p) => p.what), connections, duration, load: rows, speedups, fuzz: { ...f.report, seconds: f.seconds, alive: f.alive, exitCode: f.exitCode, predictor: f.predictor } });
+    await writeJsonAtomic(args.json, { predictors: predictors.map((p) => p.what), connections, duration, rounds, load: rows, speedups, fuzz: { ...f.report, seconds: f.seconds, alive: f.alive, exitCode: f.exitCode, predictor: f.predictor } });
   }
   return ok ? 0 : 1;
 }

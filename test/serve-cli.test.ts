@@ -56,10 +56,13 @@ describe("lenpred serve (CLI)", () => {
     expect(r.stderr).toMatch(/field 'kind'.*no-such-kind/);
   });
 
-  it("rejects bad numeric options", () => {
+  it("rejects bad numeric options and inconsistent limits", () => {
     const r = runCli(["serve", "--synthetic", "--max-batch", "0"]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/max-batch.*integer >= 1/);
+    const q = runCli(["serve", "--synthetic", "--port", "0", "--max-queue", "8", "--max-prompts", "16"]);
+    expect(q.code).toBe(2);
+    expect(q.stderr).toMatch(/maxQueue \(8\) must be >= maxPrompts \(16\)/);
   });
 
   it("on SIGTERM finishes the in-flight request, refuses new ones and exits 0", async () => {

@@ -1,5 +1,5 @@
 /** `lenpred serve`: the HTTP length-prediction service for schedulers (see docs/serve.md). */
-import { InvalidArgumentError, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { LenpredError } from "../util/errors.js";
 
 function int(min: number) {
@@ -60,7 +60,7 @@ export function register(program: Command): void {
     .option("--max-messages <n>", "most messages in a chat body", int(1), 256)
     .option("--shutdown-timeout <s>", "on SIGTERM, give in-flight requests this long before exiting 1", num(0), 30)
     .option("--no-warmup", "report ready without running one warm-up prediction first")
-    .option("--log-level <level>", "fatal, error, warn, info, debug", "warn")
+    .addOption(new Option("--log-level <level>", "server log level (JSON lines on stdout)").choices(["fatal", "error", "warn", "info", "debug"]).default("warn"))
     .addHelpText("after", "\nExamples:\n  lenpred serve --model models/distilbert --port 8080\n  curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{\"prompt\": \"Write a haiku\", \"quantile\": 0.9}'")
     .action(async (o: ServeCliOptions) => {
       if (!o.model === !o.synthetic) throw new LenpredError("give exactly one of --model <dir> or --synthetic");
@@ -88,7 +88,14 @@ export function register(program: Command): void {
         throw e;
       }
       // Listen first so /healthz answers while a big model loads; /readyz turns 200 when it is loaded.
-      const address = await app.listen({ host: o.host, port: o.port });
+      let address: string;
+      try {
+        address = await app.listen({ host: o.host, port: o.port });
+      } catch (e) {
+        await app.close();
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new LenpredError(`cannot listen on ${o.host}:${o.port} (${code ?? (e as Error).message})`);
+      }
       process.stdout.write(`lenpred serve: listening on ${address}\n`);
       const stopped = new Promise<number>((resolve) => {
         let stopping = false;

@@ -80,7 +80,7 @@ export function plotSpecs(results: PolicyResult[], title: string): Record<string
       data: { values: results.flatMap((r) => latencyCdf(r)) },
       mark: { type: "line", interpolate: "step-after" },
       encoding: {
-        x: { field: "latency", type: "quantitative", scale: { type: "log" }, title: "latency (s, log)" },
+        x: { field: "latency", type: "quantitative", scale: { type: "log", nice: false }, title: "latency (s, log)" },
         y: { field: "cdf", type: "quantitative", title: "fraction of requests" },
         color: { field: "policy", type: "nominal", sort: order },
       },

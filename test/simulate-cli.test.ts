@@ -151,4 +151,11 @@ describe("runSimulation", () => {
       .rejects.toThrow(/scheme\.json/);
     expect(existsSync(join(noScheme, "x.jsonl"))).toBe(true);
   });
+
+  it("--split all uses the splits that exist; a missing split names what is there", async () => {
+    const all = await runSimulation({ data: dir, split: "all", predictor: "oracle", model: "gpt-j-6b", gpu: "a100-80gb", seed: 0, policies: ["oracle"] });
+    expect(all.report.trace.requests).toBe(N); // only test.jsonl exists in the fixture
+    await expect(runSimulation({ data: dir, split: "val", model: "gpt-j-6b", gpu: "a100-80gb", seed: 0, policies: ["s3"] }))
+      .rejects.toThrow(/val\.jsonl, field 'split': split file not found \(splits here: test;/);
+  });
 });

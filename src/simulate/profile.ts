@@ -100,7 +100,7 @@ export function validateProfile(p: SimProfile): void {
   const ints: [string, number][] = [["layers", p.model.layers], ["heads", p.model.heads], ["kv-heads", p.model.kvHeads],
     ["head-dim", p.model.headDim], ["dtype-bytes", p.model.dtypeBytes], ["max-seq-len", p.model.maxSeqLen]];
   for (const [f, v] of ints) if (!(Number.isInteger(v) && v > 0)) throw new LenpredError(`must be a positive integer, got ${v}`, { field: f });
-  const pos: [string, number][] = [["weight-bytes", p.model.weightBytes], ["gpu-mem-gb", p.gpu.memoryBytes],
+  const pos: [string, number][] = [["weight-gb", p.model.weightBytes], ["gpu-mem-gib", p.gpu.memoryBytes],
     ["hbm-gbps", p.gpu.hbmBytesPerS], ["tflops", p.gpu.peakFlops]];
   for (const [f, v] of pos) if (!(Number.isFinite(v) && v > 0)) throw new LenpredError(`must be a positive number, got ${v}`, { field: f });
   const fr: [string, number][] = [["mem-util", p.eff.memUtil], ["bw-efficiency", p.eff.bwEfficiency], ["flops-efficiency", p.eff.flopsEfficiency]];
@@ -111,7 +111,7 @@ export function validateProfile(p: SimProfile): void {
     const free = p.gpu.memoryBytes * p.eff.memUtil - p.model.weightBytes;
     throw new LenpredError(
       `KV cache holds ${kvCapacityTokens(p)} tokens (${(free / 1e9).toFixed(2)} GB after weights), less than one max-length sequence (${p.model.maxSeqLen} tokens)`,
-      { field: "gpu-mem-gb" });
+      { field: "gpu-mem-gib" });
   }
 }
 

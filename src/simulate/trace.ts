@@ -41,10 +41,18 @@ export interface RawTrace { prompt: number[]; output: number[]; files: string[] 
 export function resolveTraceFiles(data: string, split: string): { files: string[]; schemeFile: string } {
   if (!existsSync(data)) throw new LenpredError("not found", { file: data });
   if (statSync(data).isDirectory()) {
-    const names = split === "all" ? [...SPLITS] : [split];
-    const files = names.map((s) => join(data, `${s}.jsonl`));
-    for (const f of files) if (!existsSync(f)) throw new LenpredError(`split file not found (is this a 'lenpred prepare' output dir?)`, { file: f });
-    return { files, schemeFile: join(data, "scheme.json") };
+    if (split === "all") {
+      // `prepare` writes no test split by default, so "all" means every split that exists.
+      const files = SPLITS.map((s) => join(data, `${s}.jsonl`)).filter((f) => existsSync(f));
+      if (files.length === 0) throw new LenpredError(`no ${SPLITS.join("/")}.jsonl here (is this a 'lenpred prepare' output dir?)`, { file: data });
+      return { files, schemeFile: join(data, "scheme.json") };
+    }
+    const file = join(data, `${split}.jsonl`);
+    if (!existsSync(file)) {
+      const have = SPLITS.filter((s) => existsSync(join(data, `${s}.jsonl`)));
+      throw new LenpredError(`split file not found (splits here: ${have.join(", ") || "none"}; 'lenpred prepare --test-fraction 0.1' makes a test split)`, { file, field: "split" });
+    }
+    return { files: [file], schemeFile: join(data, "scheme.json") };
   }
   if (split === "all") throw new LenpredError("--split all needs --data to be a prepared directory", { file: data });
   return { files: [data], schemeFile: join(dirname(data), "scheme.json") };

@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .description("simulate S³-style scheduling on a KV-cache memory model: throughput/latency of max-length reservation, "
       + "S³ (predicted bucket), oracle, paged (vLLM-like) and shortest-predicted-first")
     .requiredOption("--data <path>", "prepared directory (uses <split>.jsonl + scheme.json) or a split JSONL with scheme.json beside it")
-    .option("--split <name>", "split to replay: train, val, test, or all (= the three concatenated)", "test")
+    .option("--split <name>", "split to replay: train, val, test, or all (= every split present, concatenated)", "test")
     .option("--limit <n>", "replay only the first n requests", parseNum("limit", { int: true, min: 1 }))
     .option("--predictions <file>", "predictions JSONL for the split (PredictionRecord lines joined by index)")
     .option("--predictor <spec>", "synthetic predictions when no file: oracle | constant | constant:<bucket> | noisy:<sigma> (log-normal noise)", "oracle")

@@ -119,7 +119,7 @@ describe("memory accounting", () => {
         // Every request finished after it arrived.
         expect(r.latency.every((l) => Number.isFinite(l) && l > 0), name).toBe(true);
         // Tokens conserved: every true output token generated exactly once; prefill = prompts + recomputation.
-        expect(r.metrics.decode_tokens, name).toBe(sumO);
+        expect(r.metrics.generated_tokens, name).toBe(sumO);
         expect(r.metrics.output_tokens, name).toBe(sumO);
         expect(r.metrics.prefill_tokens, name).toBe(sumP + r.metrics.recomputed_tokens);
         if (name === "oracle" || name.startsWith("max-length")) expect(r.metrics.preemptions, name).toBe(0);
@@ -151,7 +151,7 @@ describe("policies", () => {
     // 4 + 16 = 20 overflows after 16 tokens (recompute 4 + 16); bucket 2 then fits the 30 tokens.
     expect(r.metrics.preemptions).toBe(2);
     expect(r.metrics.recomputed_tokens).toBe(12 + 20);
-    expect(r.metrics.decode_tokens).toBe(30);
+    expect(r.metrics.generated_tokens).toBe(30);
     // The re-prefill after a preemption also emits the next token, so there is still one iteration per token.
     expect(r.metrics.iterations).toBe(30);
   });

@@ -76,11 +76,13 @@ export interface PolicyMetrics {
   preemptions: number;
   /** Prompt + already generated tokens prefilled again after a preemption (wasted work). */
   recomputed_tokens: number;
+  /** Prompt tokens prefilled, plus recomputed tokens. */
   prefill_tokens: number;
-  decode_tokens: number;
+  /** Output tokens produced (the first by the prefill, the rest by decode steps), each exactly once. */
+  generated_tokens: number;
   /** Decode slots spent on already finished members of a static batch. */
   padding_tokens: number;
-  /** recomputed / (prefill + decode) tokens. */
+  /** recomputed / (prefill + generated) tokens. */
   wasted_work_fraction: number;
 }
 
@@ -145,7 +147,7 @@ export function simulatePolicy(
 
   // Counters.
   let t = 0, finished = 0, iterations = 0, batchSum = 0, maxBatchSeen = 0;
-  let preemptions = 0, recomputed = 0, prefillTokens = 0, decodeTokens = 0, paddingTokens = 0;
+  let preemptions = 0, recomputed = 0, prefillTokens = 0, generatedTokens = 0, paddingTokens = 0;
   let usedArea = 0, reservedArea = 0, peakReserved = 0;
   const tl = opts.timeline ? { t: new Series(), used: new Series(), reserved: new Series() } : undefined;
   let nextArrival = 0;
@@ -201,7 +203,7 @@ export function simulatePolicy(
         for (const i of batch) {
           if (gen[i]! < O[i]!) {
             gen[i]!++;
-            decodeTokens++;
+            generatedTokens++;
             if (firstTok[i]! < 0) firstTok[i] = t;
           } else {
             paddingTokens++;
@@ -353,7 +355,7 @@ export function simulatePolicy(
       for (let k = 0; k < runCount; k++) {
         const i = running[k]!;
         const g = ++gen[i]!;
-        decodeTokens++;
+        generatedTokens++;
         if (firstTok[i]! < 0) firstTok[i] = t;
         used += P[i]! + g;
         if (P[i]! + g > alloc[i]!) over++;
@@ -408,9 +410,9 @@ export function simulatePolicy(
     preemptions,
     recomputed_tokens: recomputed,
     prefill_tokens: prefillTokens,
-    decode_tokens: decodeTokens,
+    generated_tokens: generatedTokens,
     padding_tokens: paddingTokens,
-    wasted_work_fraction: recomputed / (prefillTokens + decodeTokens),
+    wasted_work_fraction: recomputed / (prefillTokens + generatedTokens),
   };
   return {
     name, metrics, latency,

@@ -20,15 +20,23 @@ export function register(program: Command): void {
     .command("prepare")
     .summary("build labelled train/val data (S³ step 1)")
     .description(
-      "Read prompt/answer data, count answer tokens, bucket them and write a seeded train/val(/test) split.\n" +
-        "The defaults are the S³ reference recipe: Alpaca JSON, prompt = \"<instruction> <input>\", answer tokens\n" +
-        "counted with the DistilBERT/BERT uncased WordPiece tokenizer including [CLS]/[SEP], 8 uniform buckets of\n" +
-        "128 up to 1024 (bucket = min(tokens // 128, 7)), 90/10 split with seed 42.\n\n" +
-        "Inputs (JSON array or JSONL, streamed): Alpaca {instruction, input, output}; logs {prompt, output} or\n" +
-        "{prompt, output_tokens}; ShareGPT {id, conversations:[{from, value}]} (each human->assistant pair).\n" +
-        "Output: DIR/train.jsonl, val.jsonl[, test.jsonl] with {id, prompt, prompt_tokens, output_tokens,\n" +
-        "output_length_bucket}; DIR/scheme.json (buckets + tokenizer, reused by train and serve); DIR/stats.json.\n" +
-        "DIR is replaced atomically: on any error nothing is left behind.",
+      "Read prompt/answer data, count answer tokens, bucket them and write a seeded train/val(/test) split.\n\n" +
+        "Defaults are the S³ reference recipe: Alpaca JSON, prompt = \"<instruction> <input>\", answer tokens counted " +
+        "with the DistilBERT/BERT uncased WordPiece tokenizer including [CLS]/[SEP], 8 uniform buckets of 128 up to 1024 " +
+        "(bucket = min(tokens // 128, 7)), 90/10 split with seed 42.\n\n" +
+        "Inputs (a JSON array or JSONL, streamed): Alpaca {instruction, input, output}; logs {prompt, output} or " +
+        "{prompt, output_tokens}; ShareGPT {id, conversations: [{from, value}]} (one example per human->assistant pair).\n\n" +
+        "Writes DIR/train.jsonl, val.jsonl[, test.jsonl] ({id, prompt, prompt_tokens, output_tokens, output_length_bucket}), " +
+        "DIR/scheme.json (buckets + tokenizer, reused by train and serve) and DIR/stats.json. DIR is replaced atomically: " +
+        "on any error nothing is left behind.",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  lenpred prepare --input alpaca_data.json --out data/alpaca\n" +
+        "  lenpred prepare --input alpaca_data.json --lengths alpaca-train-10k-length.json --label max --out data/vicuna\n" +
+        "  lenpred prepare --input logs.jsonl --tokenizer llama --buckets percentile --num-buckets 10 --out data/logs\n" +
+        "  lenpred prepare --input sharegpt.json --scheme data/alpaca/scheme.json --test-fraction 0.1 --out data/sg",
     )
     .requiredOption("-i, --input <file>", "input data file (JSON array or JSONL)")
     .requiredOption("-o, --out <dir>", "output directory (replaced atomically)")

@@ -122,7 +122,7 @@ describe("prepare: Alpaca (reference recipe)", () => {
 describe("prepare: other input shapes", () => {
   it("JSONL logs with output text or output_tokens", async () => {
     const input = join(dir, "log.jsonl");
-    writeFileSync(input, [
+    writeFileSync(input, "\uFEFF" + [
       { id: "a", prompt: "What is 2+2?", output: "It is four." },
       { id: "b", prompt: "Write an essay.", output_tokens: 700 },
       { prompt: "No id here", output: "fine" },

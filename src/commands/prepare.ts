@@ -53,13 +53,15 @@ export function register(program: Command): void {
     .option("--val-fraction <f>", "validation fraction", fraction, 0.1)
     .option("--test-fraction <f>", "test fraction (0 = no test split)", fraction, 0)
     .option("--seed <n>", "split seed", int("--seed", 0), 42)
+    .option("--threads <n>", "worker threads for token counting (default: number of cores, at most 4; 1 = no workers)", int("--threads", 1))
     .option("-q, --quiet", "no progress bar or summary")
     .action(async (o: {
       input: string; out: string; format: "auto" | "alpaca" | "log" | "sharegpt"; template: string; tokenizer: string;
       specialTokens: boolean; lengths?: string; label?: string; buckets: "uniform" | "percentile" | "log"; maxLength: number;
-      numBuckets: number; scheme?: string; valFraction: number; testFraction: number; seed: number; quiet?: boolean;
+      numBuckets: number; scheme?: string; valFraction: number; testFraction: number; seed: number; threads?: number; quiet?: boolean;
     }) => {
       const { prepareDataset, schemeFromJson } = await import("../data/prepare.js");
+      const { defaultThreads } = await import("../data/count-pool.js");
       const { formatSummary } = await import("../data/summary.js");
       let schemeFile;
       if (o.scheme) {
@@ -76,7 +78,7 @@ export function register(program: Command): void {
           input: o.input, out: o.out, format: o.format, template: o.template, tokenizer: o.tokenizer,
           specialTokens: o.specialTokens, lengths: o.lengths, label: o.label,
           buckets: { kind: o.buckets, maxLength: o.maxLength, count: o.numBuckets }, schemeFile,
-          valFraction: o.valFraction, testFraction: o.testFraction, seed: o.seed,
+          valFraction: o.valFraction, testFraction: o.testFraction, seed: o.seed, threads: o.threads ?? defaultThreads(),
           onProgress: bar ? (b, t) => { bar.setTotal(t); bar.update(b); } : undefined,
         });
         bar?.stop();

@@ -1,6 +1,6 @@
 /**
- * The classical text model: hashed n-gram features (./features.ts) feeding two linear heads trained
- * jointly by AdaGrad SGD on Float32Arrays —
+ * The classical text model: hashed n-gram features (./features.ts), optionally through one ReLU hidden layer
+ * (an embedding bag, default 64 wide), feeding two heads trained jointly by AdaGrad SGD on Float32Arrays —
  *  - a softmax over the length buckets (→ `bucket` = argmax, `probabilities`, `upperBound = edges[bucket]`);
  *  - a regression on log(1 + tokens) with a Huber loss of small δ (≈ L1, so it estimates the conditional
  *    median — and the median is what minimises mean |error|, the Sequence-Scheduling "Error").
@@ -43,7 +43,7 @@ const WEIGHTS_FILE = "weights.f32";
 
 /**
  * Parameters. Linear (`hidden` = 0): heads read the hashed features directly — W[f·k + c], R[f].
- * Hidden layer (`hidden` = H > 0): an embedding bag E[f·H + j] + b1 → ReLU → heads W2[j·k + c], R2[j]
+ * Hidden layer (`hidden` = H > 0): an embedding bag E[f·H + j] + b1 → ReLU → heads W[j·k + c], R[j]
  * (fastText with a non-linearity: lets features interact, e.g. "write" with "short").
  */
 export interface NgramParams {

@@ -88,6 +88,15 @@ describe("computeMetrics", () => {
     expect(r.kendallTauB).toBeCloseTo(bruteTauB(p.map((q) => q.expectedTokens), y), 12);
   });
 
+  it("computes log-loss only when every prediction has probabilities (renormalised)", () => {
+    expect(r.logLoss).toBeUndefined();
+    const withP = p.map((q, i) => ({ ...q, probabilities: i === 0 ? [2, 1, 1] : [0.5, 0.25, 0.25] }));
+    const m = computeMetrics(s, y, yb, withP);
+    // true buckets 0,0,1,2,1,0 → p = 0.5 for bucket 0, 0.25 otherwise (record 0 renormalised from [2,1,1])
+    expect(m.logLoss).toBeCloseTo(-(3 * Math.log(0.5) + 3 * Math.log(0.25)) / 6, 12);
+    expect(computeMetrics(s, y, yb, withP.map((q, i) => (i === 2 ? { ...q, probabilities: undefined } : q))).logLoss).toBeUndefined();
+  });
+
   it("leaves buckets absent on both sides out of macro-F1", () => {
     const s4 = uniformBuckets(400, 4);
     const m = computeMetrics(s4, [10, 150], [0, 1], [pred(s4, 0, 10), pred(s4, 1, 150)]);

@@ -19,6 +19,7 @@ export function metricRows(r: MetricsReport): [string, string][] {
     ["over-allocation waste", pct(r.overAllocationWaste)],
     ["mean reserved / actual tokens", `${num(r.meanReserved)} / ${num(r.meanActual)}`],
     ["Kendall tau-b", num(r.kendallTauB, 4)],
+    ["log-loss (bucket probabilities)", r.logLoss === undefined ? "n/a" : num(r.logLoss, 4)],
   ];
 }
 

@@ -12,6 +12,8 @@
  * - underAllocationRate: fraction with u < y (the reservation would overflow and need a re-allocation).
  * - overAllocationWaste: Σ max(0, u − y) / Σ u — the share of all reserved tokens that go unused.
  * - kendallTauB: rank correlation of ŷ with y (ties handled), what a scheduler sorting by ŷ cares about.
+ * - logLoss: mean −ln p(true bucket) (probabilities renormalised, floored at 1e-12), only when every
+ *   prediction carries probabilities; the calibration-sensitive score to tune classifiers by.
  */
 import { bucketCount, type BucketScheme } from "../data/buckets.js";
 import { kendallTauB } from "./kendall.js";
@@ -20,6 +22,7 @@ export interface PointPrediction {
   bucket: number;
   upperBound: number;
   expectedTokens: number;
+  probabilities?: ArrayLike<number>;
 }
 
 export interface BucketStats {
@@ -53,6 +56,8 @@ export interface MetricsReport {
   meanReserved: number;
   meanActual: number;
   kendallTauB: number;
+  /** Present only when every prediction has probabilities. */
+  logLoss?: number;
 }
 
 /**
@@ -74,6 +79,7 @@ export function computeMetrics(
   const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   let exact = 0, withinOne = 0, absSum = 0, sqSum = 0, a50 = 0, a100 = 0, under = 0, reserved = 0, unused = 0, actualSum = 0;
   const est = new Float64Array(n);
+  let nll = 0, withProbs = 0;
   for (let i = 0; i < n; i++) {
     const p = preds[i]!;
     const y = actualTokens[i]!;
@@ -94,6 +100,12 @@ export function computeMetrics(
     unused += Math.max(0, p.upperBound - y);
     actualSum += y;
     est[i] = p.expectedTokens;
+    if (p.probabilities && p.probabilities.length === k) {
+      let total = 0;
+      for (let c = 0; c < k; c++) total += p.probabilities[c]!;
+      nll -= Math.log(Math.max(total > 0 ? p.probabilities[b]! / total : 0, 1e-12));
+      withProbs++;
+    }
   }
   const perBucket: BucketStats[] = [];
   let f1Sum = 0, f1Count = 0;
@@ -111,7 +123,7 @@ export function computeMetrics(
       f1Count++;
     }
   }
-  return {
+  const report: MetricsReport = {
     n,
     bucketAccuracy: exact / n,
     withinOneBucketAccuracy: withinOne / n,
@@ -129,4 +141,6 @@ export function computeMetrics(
     meanActual: actualSum / n,
     kendallTauB: kendallTauB(est, actualTokens),
   };
+  if (withProbs === n) report.logLoss = nll / n;
+  return report;
 }

@@ -59,3 +59,7 @@ export function bowHooks(o: TrainOptions, extra: Partial<TrainHooks> = {}): Trai
     ...extra,
   };
 }
+
+/** Settings of the signal-test child process (test/helpers/train-child.ts) and its in-process reference. */
+export const CHILD_OPTIONS = { keepCheckpoint: true, checkpointMinutes: 0.0005, epochs: 3 } as const;
+export const childData = () => synthData(400, 40);

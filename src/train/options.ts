@@ -41,17 +41,24 @@ export interface TrainOptions {
   checkpointMinutes: number;
   /** Keep `checkpoint/` after a finished run (default: remove it, leaving a clean model directory). */
   keepCheckpoint: boolean;
+  /** Storage dtype of the saved model weights (F16 halves the size of committed models). */
+  dtype: "F32" | "F16";
+  /** onnxruntime/engine threads. */
+  threads: number;
 }
 
 export const DEFAULTS: Omit<TrainOptions, "data" | "out"> = {
   config: "tiny", head: "classification", quantiles: [0.5, 0.9], epochs: 10, lr: 2e-5, warmup: 0, weightDecay: 0,
   batchSize: 16, maxLength: 512, maxGradNorm: 1, seed: 42, patience: 3, monitor: "val_loss", checkpointMinutes: 10,
-  keepCheckpoint: false,
+  keepCheckpoint: false, dtype: "F32", threads: 2,
 };
 
-/** Options that change the maths of a run; a resumed run must not change them. */
+/**
+ * Options that change the maths of a run; a resumed run must not change them. (The data directory may move:
+ * the checkpoint's fingerprint of the tokenized data decides whether it is the same data.)
+ */
 export const RUN_DEFINING: (keyof TrainOptions)[] = [
-  "data", "config", "init", "tokenizer", "head", "quantiles", "lr", "warmup", "weightDecay", "batchSize", "maxLength",
+  "config", "init", "tokenizer", "head", "quantiles", "lr", "warmup", "weightDecay", "batchSize", "maxLength",
   "maxGradNorm", "seed", "maxTrainRecords", "maxValRecords",
 ];
 

@@ -38,6 +38,16 @@ describe("lenpred eval", () => {
     expect(report.kendallTauB).toBeCloseTo(1, 9);
   });
 
+  it("compares several predictions files in one table (Markdown with --markdown)", () => {
+    const worse = good.map((g) => ({ ...g, expectedTokens: g.expectedTokens + 90 }));
+    const r = runCli(["eval", "--data", data, "--preds", predsFile("good-a.jsonl", good), predsFile("worse-b.jsonl", worse), "--markdown", "--json"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\| metric \| good-a \| worse-b \|/);
+    expect(r.stdout).toMatch(/\| MAE \(tokens\) = Error \| 10\.0 \| 100\.0 \|/);
+    const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    expect(out.reports.map((x: { mae: number }) => x.mae)).toEqual([expect.closeTo(10, 9), expect.closeTo(100, 9)]);
+  });
+
   it("writes a confusion-matrix SVG with --plot", () => {
     const plot = join(dir, "cm.svg");
     const r = runCli(["eval", "--data", data, "--preds", predsFile("good2.jsonl", good), "--plot", plot]);

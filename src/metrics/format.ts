@@ -43,3 +43,20 @@ export function formatReport(r: MetricsReport, title?: string): string {
   parts.push(table(["", ...Array.from({ length: k }, (_, i) => String(i))], r.confusion.map((row, i) => [String(i), ...row.map(String)])));
   return parts.join("\n");
 }
+
+/** One column per report, one row per metric: the comparison table of `lenpred eval --preds a b c`. */
+export function comparisonTable(named: { name: string; report: MetricsReport }[], markdown = false): string {
+  const rows = named.map(({ report }) => metricRows(report));
+  const labels = rows[0]!.map(([label]) => label);
+  const header = ["metric", ...named.map((n) => n.name)];
+  const body = labels.map((label, i) => [label, ...rows.map((r) => r[i]![1])]);
+  if (markdown) {
+    const esc = (s: string) => s.replace(/\|/g, "\\|");
+    return [
+      `| ${header.map(esc).join(" | ")} |`,
+      `|${header.map((_, c) => (c === 0 ? "---" : "---:")).join("|")}|`,
+      ...body.map((r) => `| ${r.map(esc).join(" | ")} |`),
+    ].join("\n");
+  }
+  return table(header, body);
+}

@@ -33,7 +33,7 @@ export interface NgramTrainOptions {
   seed: number;
 }
 
-export const DEFAULT_TRAIN: Omit<NgramTrainOptions, "features"> = { epochs: 6, lr: 0.2, l2: 1e-6, huberDelta: 0.05, point: "regression", seed: 1 };
+export const DEFAULT_TRAIN: Omit<NgramTrainOptions, "features"> = { epochs: 4, lr: 0.1, l2: 1e-6, huberDelta: 0.05, point: "regression", seed: 1 };
 
 const WEIGHTS_FILE = "weights.f32";
 

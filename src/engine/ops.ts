@@ -278,10 +278,12 @@ export function softmax(x: Tensor, axis = -1): Tensor {
 export function layerNorm(x: Tensor, scale: Tensor, bias: Tensor | undefined, o: { axis?: number; epsilon?: number } = {}): Tensor {
   const axis = normAxis(o.axis ?? -1, x.rank, "layerNorm");
   const statShape = x.shape.map((d, i) => (i < axis ? d : 1));
+  // Statistics are float32 (the ONNX default stash type; ORT has no float64-stash kernel).
+  const stash: DType = "float32";
   const outs = x.graph.node("LayerNormalization", bias ? [x, scale, bias] : [x, scale], [
     { dtype: x.dtype, shape: x.shape },
-    { dtype: x.dtype, shape: statShape },
-    { dtype: x.dtype, shape: statShape },
+    { dtype: stash, shape: statShape },
+    { dtype: stash, shape: statShape },
   ], { axis: attr.i(axis), epsilon: attr.f(o.epsilon ?? 1e-5) });
   return outs[0]!;
 }

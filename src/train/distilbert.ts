@@ -66,10 +66,10 @@ export async function resolveModel(o: TrainOptions, data: LoadedTrainingData, to
   return { config, initParams, source };
 }
 
-/** The engine's trainable DistilBERT (the `model` branch provides it; imported lazily). */
+/** The engine's trainable DistilBERT (ONNX training graph on onnxruntime), seeded from the options. */
 export async function createTrainable(m: ResolvedModel, o: TrainOptions): Promise<TrainableModel> {
-  void m; void o;
-  throw new LenpredError("this build has no DistilBERT training engine yet (src/model trainable)");
+  const { DistilBertModel } = await import("../model/distilbert.js");
+  return DistilBertModel.create(m.config, { params: m.initParams, seed: o.seed, session: { threads: o.threads } });
 }
 
 export async function writeDistilBertModel(

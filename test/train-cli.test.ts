@@ -56,3 +56,59 @@ describe("lenpred train: usage errors", () => {
     expect(runCli(["train", "--data", data, "--out", join(root, "m7"), "--lr", "abc"]).stderr).toMatch(/--lr expects a number/);
   });
 });
+
+describe("lenpred train: end to end on a micro DistilBERT", () => {
+  const config = join(root, "micro.json");
+  // Dropout off: then the run is deterministic and an interrupted + resumed run must equal an uninterrupted one.
+  writeFileSync(config, JSON.stringify({ dim: 16, n_layers: 1, n_heads: 2, hidden_dim: 32, max_position_embeddings: 32, dropout: 0, attention_dropout: 0, seq_classif_dropout: 0 }));
+  const common = ["--data", data, "--tokenizer", tok, "--config", config, "--epochs", "3", "--lr", "0.01", "--batch-size", "4", "--max-length", "16", "--checkpoint-minutes", "0", "--no-progress"];
+
+  it("trains, reports every epoch, writes a loadable model directory that lenpred predict uses", async () => {
+    const out = join(root, "e2e");
+    const r = runCli(["train", ...common, "--out", out]);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout.match(/^epoch \d\/3: train_loss [\d.]+ val_loss [\d.]+ acc [\d.]+% mae [\d.]+ acc50 [\d.]+% under [\d.]+%/gm)).toHaveLength(3);
+    const { readdirSync, readFileSync } = await import("node:fs");
+    expect(readdirSync(out)).toEqual(expect.arrayContaining(["lenpred.json", "config.json", "model.safetensors", "model.onnx", "tokenizer.json", "training.json"]));
+    expect(readdirSync(out)).not.toContain("checkpoint");
+    const meta = JSON.parse(readFileSync(join(out, "lenpred.json"), "utf8"));
+    expect(meta).toMatchObject({ kind: "distilbert", head: "classification", maxSeqLen: 16, buckets: scheme });
+    const p = runCli(["predict", "--model", out, "write a poem about the sea"]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(JSON.parse(p.stdout).probabilities).toHaveLength(4);
+  });
+
+  it("Ctrl-C leaves a resumable checkpoint; --resume reproduces the uninterrupted model exactly", async () => {
+    const { spawn } = await import("node:child_process");
+    const { readFileSync, existsSync } = await import("node:fs");
+    const { repoRoot } = await import("../src/util/paths.js");
+    const ref = join(root, "ref");
+    expect(runCli(["train", ...common, "--out", ref]).code).toBe(0);
+    const out = join(root, "interrupted");
+    const code = await new Promise<number | null>((resolve) => {
+      // With progress on and no TTY, the first step prints "  step 1/N …": interrupt there (mid-epoch 1).
+      const args = common.filter((a) => a !== "--no-progress");
+      const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), "train", ...args, "--out", out], { cwd: repoRoot });
+      let text = "";
+      let sent = false;
+      const onData = (d: Buffer) => {
+        text += d.toString();
+        if (!sent && text.includes("step 1/")) { sent = true; child.kill("SIGINT"); }
+      };
+      child.stdout.on("data", onData);
+      child.stderr.on("data", onData);
+      child.on("close", (c) => resolve(c));
+    });
+    expect(code).toBe(130);
+    expect(existsSync(join(out, "checkpoint", "state.json"))).toBe(true);
+    const state = JSON.parse(readFileSync(join(out, "checkpoint", "state.json"), "utf8"));
+    expect(state.status).toBe("interrupted");
+    expect(state.globalStep).toBeLessThan(state.totalSteps);
+    const r = runCli(["train", "--resume", "--out", out, "--no-progress"]);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/resuming at epoch/);
+    expect(readFileSync(join(out, "model.safetensors"))).toEqual(readFileSync(join(ref, "model.safetensors")));
+    // A finished run has nothing left to resume.
+    expect(runCli(["train", "--resume", "--out", out]).stderr).toMatch(/no resumable checkpoint/);
+  });
+});

@@ -60,9 +60,10 @@ export interface PrepareStats {
   fractions: { val: number; test: number };
   counts: { records: number; examples: number; train: number; val: number; test?: number; recordsWithoutPairs?: number; lengthRowsUnmatched?: number; examplesWithoutLength?: number };
   buckets: BucketScheme;
-  outputTokens: Record<"all" | SplitName, LengthSummary | null>;
+  /** Per split; `test` only when there is a test split. */
+  outputTokens: { all: LengthSummary | null; train: LengthSummary | null; val: LengthSummary | null; test?: LengthSummary | null };
   promptTokens: Record<"all", LengthSummary | null>;
-  histogram: Record<"all" | SplitName, number[]>;
+  histogram: { all: number[]; train: number[]; val: number[]; test?: number[] };
   majority: { bucket: number; accuracy: number; trainBucket: number; valAccuracy: number | null; testAccuracy?: number | null };
   seconds: number;
 }
@@ -168,6 +169,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ stats: Pre
 
     // ---- stats ----
     const pick = <T extends ArrayLike<number>>(xs: T, code: number) => Array.from(xs).filter((_, i) => codes[i] === code);
+    const hasTest = fractions.test > 0;
     const hist = { all: histogram(buckets, scheme), train: histogram(pick(buckets, 0), scheme), val: histogram(pick(buckets, 1), scheme), test: histogram(pick(buckets, 2), scheme) };
     const majority = argmax(hist.all);
     const trainMajority = argmax(hist.train);
@@ -185,25 +187,23 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ stats: Pre
         examples: n,
         train: hist.train.reduce((a, b) => a + b, 0),
         val: hist.val.reduce((a, b) => a + b, 0),
-        ...(fractions.test > 0 ? { test: hist.test.reduce((a, b) => a + b, 0) } : {}),
+        ...(hasTest ? { test: hist.test.reduce((a, b) => a + b, 0) } : {}),
         ...(exStats.recordsWithoutPairs ? { recordsWithoutPairs: exStats.recordsWithoutPairs } : {}),
         ...(lengths ? { lengthRowsUnmatched: lengths.byId.size - seenIds!.size, examplesWithoutLength } : {}),
       },
       buckets: scheme,
-      outputTokens: { all: summarize(outLens), train: summarize(pick(outLens, 0)), val: summarize(pick(outLens, 1)), test: summarize(pick(outLens, 2)) },
+      outputTokens: { all: summarize(outLens), train: summarize(pick(outLens, 0)), val: summarize(pick(outLens, 1)), ...(hasTest ? { test: summarize(pick(outLens, 2)) } : {}) },
       promptTokens: { all: summarize(promptLens) },
-      histogram: fractions.test > 0 ? hist : { all: hist.all, train: hist.train, val: hist.val, test: [] },
+      histogram: { all: hist.all, train: hist.train, val: hist.val, ...(hasTest ? { test: hist.test } : {}) },
       majority: {
         bucket: majority,
         accuracy: constantAccuracy(hist.all, majority)!,
         trainBucket: trainMajority,
         valAccuracy: constantAccuracy(hist.val, trainMajority),
-        ...(fractions.test > 0 ? { testAccuracy: constantAccuracy(hist.test, trainMajority) } : {}),
+        ...(hasTest ? { testAccuracy: constantAccuracy(hist.test, trainMajority) } : {}),
       },
       seconds: Math.round((performance.now() - t0) / 10) / 100,
     };
-    if (fractions.test === 0) delete (stats.histogram as Partial<PrepareStats["histogram"]>).test;
-    if (fractions.test === 0) delete (stats.outputTokens as Partial<PrepareStats["outputTokens"]>).test;
     await writeJsonAtomic(join(tmp, "scheme.json"), prepared);
     await writeJsonAtomic(join(tmp, "stats.json"), stats);
   });

@@ -43,6 +43,16 @@ describe("LengthPredictor over a distilbert model directory (ONNX)", () => {
     expect(await p.predictLength("Write a POEM about the sea")).toBe((bucket + 1) * 64);
   });
 
+  it("uses the recorded per-bucket mean lengths for expectedTokens, and rejects malformed ones", async () => {
+    const means = [40, 190, 300, 450, 600, 700, 850, 1000];
+    const m = writeTinyModel(join(root, "means"), scheme, 8, { bucketMeans: means });
+    const p = await open(m.dir);
+    const probs = softmax(referenceOutputs(m, ids("write a poem")));
+    expect((await p.predict("write a poem")).expectedTokens).toBeCloseTo(probs.reduce((s, q, i) => s + q * means[i]!, 0), 3);
+    const bad = writeTinyModel(join(root, "badmeans"), scheme, 8, { bucketMeans: [1, 2] });
+    await expect(LengthPredictor.load(bad.dir)).rejects.toThrow(/lenpred\.json, field 'bucketMeans': expected 8 non-negative numbers/);
+  });
+
   it("predictBatch groups by length and pads, giving the same answers in input order as one-by-one", async () => {
     const p = await open(cls.dir, { batchSize: 2, maxBatchTokens: 12 });
     const prompts = ["write", "a long detailed story about the sea", "list one word", "the essay", "", "short poems",

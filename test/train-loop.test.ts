@@ -43,6 +43,21 @@ describe("training loop", () => {
     expect(summary.history).toHaveLength(4);
   });
 
+  it("records the mean training length per bucket for the classification head's expectedTokens", async () => {
+    const out = fresh();
+    const o = testOptions(out, { epochs: 1 });
+    const data = synthData(120, 30);
+    let means: number[] | undefined;
+    const hooks = bowHooks(o);
+    const write = hooks.writeModel;
+    hooks.writeModel = async (dir, m, info) => { means = info.head.bucketMeans; await write(dir, m, info); };
+    await train(o, data, hooks);
+    for (let b = 0; b < 4; b++) {
+      const lens = data.train.filter((e) => e.bucket === b).map((e) => e.outputTokens);
+      expect(means![b]).toBeCloseTo(lens.reduce((x, y) => x + y, 0) / lens.length, 9);
+    }
+  });
+
   it("steps the optimizer once per batch with the linear schedule over all epochs", async () => {
     const out = fresh();
     const lrs: number[] = [];

@@ -2,7 +2,8 @@
  * Turning a DistilBERT head's outputs into a `Prediction` — shared by training-time validation and
  * inference so both report the same numbers.
  *  - classification: softmax over buckets; bucket = argmax, or in quantile mode the smallest bucket whose
- *    cumulative probability reaches q; expectedTokens = Σ p(bucket) × bucket midpoint.
+ *    cumulative probability reaches q; expectedTokens = Σ p(bucket) × bucket value, the value being the mean
+ *    training length in that bucket when the model recorded it (`bucketMeans`), else the bucket midpoint.
  *  - regression (log(1 + length)): expectedTokens = expm1(output); quantile mode assumes a normal residual in
  *    log space with the validation residual std saved at training time.
  *  - quantile head: outputs are log-length quantiles; the median (or the requested level, interpolated)
@@ -19,6 +20,11 @@ export interface HeadSpec {
   quantiles?: number[];
   /** Std of log-length residuals on validation data (regression head; enables quantile mode). */
   residualStd?: number;
+  /**
+   * Mean training output length per bucket (classification head). Answers are skewed within a bucket (most
+   * Alpaca answers sit far below bucket 0's midpoint of 64), so means give a better expectedTokens.
+   */
+  bucketMeans?: number[];
 }
 
 export interface DecodeOptions {
@@ -56,7 +62,8 @@ export function decodeOutputs(row: ArrayLike<number>, spec: HeadSpec, scheme: Bu
     let bucket = 0;
     if (opts.quantile !== undefined) bucket = quantileBucket(probabilities, opts.quantile);
     else for (let i = 1; i < probabilities.length; i++) if (probabilities[i]! > probabilities[bucket]!) bucket = i;
-    const expectedTokens = probabilities.reduce((s, p, i) => s + p * bucketMidpoint(scheme, i), 0);
+    const value = (i: number) => spec.bucketMeans?.[i] ?? bucketMidpoint(scheme, i);
+    const expectedTokens = probabilities.reduce((s, p, i) => s + p * value(i), 0);
     return { bucket, upperBound: upperBound(scheme, bucket), expectedTokens, probabilities };
   }
   if (spec.head === "regression") {

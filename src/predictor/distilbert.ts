@@ -38,6 +38,13 @@ export function headSpecFromMeta(meta: ModelMeta, file: string): HeadSpec {
     spec.quantiles = q as number[];
   }
   if (typeof meta.residualStd === "number") spec.residualStd = meta.residualStd;
+  if (meta.bucketMeans !== undefined) {
+    const m = meta.bucketMeans;
+    if (!Array.isArray(m) || m.length !== meta.buckets.edges.length || !m.every((x) => typeof x === "number" && Number.isFinite(x) && x >= 0)) {
+      throw new LenpredError(`expected ${meta.buckets.edges.length} non-negative numbers (one per bucket)`, { file, field: "bucketMeans" });
+    }
+    spec.bucketMeans = m as number[];
+  }
   return spec;
 }
 

@@ -88,6 +88,7 @@ export async function writeDistilBertModel(
       tokenizer: p.tokenizer,
       maxSeqLen: info.maxLength,
       ...(info.metrics.residualStd !== undefined ? { residualStd: info.metrics.residualStd } : {}),
+      ...(info.head.bucketMeans ? { bucketMeans: info.head.bucketMeans.map((x) => Math.round(x * 1000) / 1000) } : {}),
       label: p.label,
       template: p.template,
       specialTokens: p.specialTokens,

@@ -6,7 +6,7 @@
  * step and leaves a resumable checkpoint.
  */
 import { performance } from "node:perf_hooks";
-import type { BucketScheme } from "../data/buckets.js";
+import { bucketMidpoint, type BucketScheme } from "../data/buckets.js";
 import type { HeadSpec } from "../predictor/decode.js";
 import { LenpredError } from "../util/errors.js";
 import { createRng } from "../util/rng.js";
@@ -67,8 +67,21 @@ export interface TrainResult {
   state: RunState;
 }
 
-export function headSpecOf(o: Pick<TrainOptions, "head" | "quantiles">): HeadSpec {
-  return o.head === "quantile" ? { head: "quantile", quantiles: [...o.quantiles] } : { head: o.head };
+export function headSpecOf(o: Pick<TrainOptions, "head" | "quantiles">, data?: Pick<TrainingData, "train" | "scheme">): HeadSpec {
+  if (o.head === "quantile") return { head: "quantile", quantiles: [...o.quantiles] };
+  if (o.head === "classification" && data) return { head: o.head, bucketMeans: bucketMeans(data.train, data.scheme) };
+  return { head: o.head };
+}
+
+/** Mean output length of the training examples in each bucket (the midpoint for an empty bucket). */
+export function bucketMeans(train: readonly Example[], scheme: BucketScheme): number[] {
+  const k = scheme.edges.length;
+  const sum = new Float64Array(k), count = new Float64Array(k);
+  for (const e of train) {
+    sum[e.bucket]! += e.outputTokens;
+    count[e.bucket]!++;
+  }
+  return Array.from({ length: k }, (_, i) => (count[i]! > 0 ? sum[i]! / count[i]! : bucketMidpoint(scheme, i)));
 }
 
 /** FNV-1a over the tokenized data: cheap, and catches a resume on different data or tokenization. */
@@ -93,7 +106,7 @@ export async function train(
   if (data.train.length === 0) throw new LenpredError("the training split is empty", { file: opts.data });
   if (data.val.length === 0) throw new LenpredError("the validation split is empty (needed for per-epoch metrics and the best checkpoint)", { file: opts.data });
   const now = hooks.now ?? (() => performance.now());
-  const spec = headSpecOf(opts);
+  const spec = headSpecOf(opts, data);
   const stepsPerEpoch = Math.ceil(data.train.length / opts.batchSize);
   const totalSteps = stepsPerEpoch * opts.epochs;
   const warm = warmupSteps(opts, totalSteps);

@@ -76,6 +76,12 @@ describe("lenpred train: end to end on a micro DistilBERT", () => {
     const p = runCli(["predict", "--model", out, "write a poem about the sea"]);
     expect(p.code, p.stderr).toBe(0);
     expect(JSON.parse(p.stdout).probabilities).toHaveLength(4);
+
+    // --init continues from those weights (and takes the tokenizer from that directory).
+    const init = runCli(["train", "--data", data, "--init", out, "--out", join(root, "from-init"), "--epochs", "1", "--batch-size", "4", "--max-length", "16", "--lr", "0.001", "--no-progress"]);
+    expect(init.code, init.stderr + init.stdout).toBe(0);
+    expect(init.stdout).toMatch(/model: .*e2e \(pretrained\): 1 layers × dim 16/);
+    expect(readFileSync(join(root, "from-init", "tokenizer.json"), "utf8")).toBe(readFileSync(tok, "utf8"));
   });
 
   it("Ctrl-C leaves a resumable checkpoint; --resume reproduces the uninterrupted model exactly", async () => {
@@ -104,6 +110,9 @@ describe("lenpred train: end to end on a micro DistilBERT", () => {
     const state = JSON.parse(readFileSync(join(out, "checkpoint", "state.json"), "utf8"));
     expect(state.status).toBe("interrupted");
     expect(state.globalStep).toBeLessThan(state.totalSteps);
+    const changed = runCli(["train", "--resume", "--out", out, "--lr", "0.5"]);
+    expect(changed.code).toBe(2);
+    expect(changed.stderr).toMatch(/--lr 0\.5 differs from the checkpoint's 0\.01/);
     const r = runCli(["train", "--resume", "--out", out, "--no-progress"]);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/resuming at epoch/);

@@ -43,7 +43,7 @@ export class TrainProgress {
     const eta = done > 0 ? (elapsed / done) * (p.batches - p.batch) : NaN;
     const fields = { loss: p.loss.toFixed(4), tps: Math.round(p.tokensPerSecond), eta_h: formatDuration(eta) };
     if (this.bar) this.bar.update(p.batch, fields);
-    else if (Date.now() - this.lastLine > 30_000 || p.batch === p.batches) {
+    else if (!this.tty && Date.now() - this.lastLine > 30_000 || p.batch === p.batches) {
       this.lastLine = Date.now();
       process.stderr.write(`  step ${p.batch}/${p.batches} loss ${fields.loss} ${fields.tps} tok/s ETA ${fields.eta_h}\n`);
     }

@@ -52,6 +52,16 @@ describe("lenpred predict", () => {
     expect(report.n).toBe(5);
   });
 
+  it("--file without --out streams the JSONL to stdout; bare string lines work too", () => {
+    const f = join(root, "strings.jsonl");
+    writeFileSync(f, prompts.map((p) => JSON.stringify(p)).join("\n") + "\n");
+    const r = runCli(["predict", "--model", model.dir, "--file", f, "--no-probabilities"]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.index)).toEqual([0, 1, 2, 3, 4]);
+    expect(lines.every((l) => l.id === undefined && l.probabilities === undefined)).toBe(true);
+  });
+
   it("rejects a bad input line naming file, record and field, leaving no output file", () => {
     const bad = join(root, "bad.jsonl");
     writeFileSync(bad, `{"prompt": "write a poem"}\n"a bare string prompt"\n{"text": "no prompt here"}\n`);

@@ -71,6 +71,9 @@ describe("lenpred train: end to end on a micro DistilBERT", () => {
     const { readdirSync, readFileSync } = await import("node:fs");
     expect(readdirSync(out)).toEqual(expect.arrayContaining(["lenpred.json", "config.json", "model.safetensors", "model.onnx", "tokenizer.json", "training.json"]));
     expect(readdirSync(out)).not.toContain("checkpoint");
+    const card = readFileSync(join(out, "README.md"), "utf8");
+    expect(card).toContain("DistilBertForSequenceClassification: 1 layers, dim 16, 2 heads, FFN 32, vocabulary 20, trained from scratch");
+    expect(card).toContain("buckets (upper edges, tokens): 64, 128, 192, 256");
     const meta = JSON.parse(readFileSync(join(out, "lenpred.json"), "utf8"));
     expect(meta).toMatchObject({ kind: "distilbert", head: "classification", maxSeqLen: 16, buckets: scheme });
     const p = runCli(["predict", "--model", out, "write a poem about the sea"]);

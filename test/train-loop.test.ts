@@ -37,7 +37,13 @@ describe("training loop", () => {
       expect(r.underAllocation).toBeLessThanOrEqual(1);
       expect(r.tokensPerSecond).toBeGreaterThan(0);
     }
-    expect(readdirSync(out).sort()).toEqual(["lenpred.json", TRAINING_FILE, "weights.safetensors"].sort());
+    expect(readdirSync(out).sort()).toEqual(["README.md", "lenpred.json", TRAINING_FILE, "weights.safetensors"].sort());
+    const card = readFileSync(join(out, "README.md"), "utf8");
+    expect(card).toContain(`lenpred train --data synthetic --out ${out} --config tiny --epochs 4 --lr 0.05 --batch-size 16`);
+    expect(card).toContain("200 train / 60 validation records");
+    const best = res.state.best!;
+    expect(card).toContain(`best epoch (by val_loss): ${best.epoch} — validation bucket accuracy ${(100 * best.metrics.accuracy).toFixed(2)} %`);
+    expect(card.match(/^\| \d( \*)? \| /gm)).toHaveLength(4);
     const summary = JSON.parse(readFileSync(join(out, TRAINING_FILE), "utf8"));
     expect(summary.status).toBe("completed");
     expect(summary.history).toHaveLength(4);

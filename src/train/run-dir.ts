@@ -5,6 +5,7 @@
  *     lenpred.json, config.json,  writer: HF layout + model.onnx + tokenizer.json) and training.json
  *     model.safetensors, ...
  *     training.json              options, per-epoch history, best epoch
+ *     README.md                  model card generated from the run
  *     checkpoint/                while training (or with --keep-checkpoint): what `--resume` needs
  *       state.json               loop position, RNG states, history
  *       optimizer.safetensors    parameters + AdamW moments
@@ -17,16 +18,18 @@
 import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { NamedTensors } from "../model/tensors.js";
-import { replaceDirAtomic, writeJsonAtomic } from "../util/atomic.js";
+import { replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import type { TrainOptions } from "./options.js";
 import { readTensorFile, writeTensorFile } from "./tensor-file.js";
 import type { EpochMetrics } from "./validate.js";
+import { renderModelCard } from "./model-card.js";
 
 export const CHECKPOINT_DIR = "checkpoint";
 export const STATE_FILE = "state.json";
 export const OPTIMIZER_FILE = "optimizer.safetensors";
 export const TRAINING_FILE = "training.json";
+export const CARD_FILE = "README.md";
 
 export interface EpochRecord extends EpochMetrics {
   epoch: number;
@@ -125,6 +128,7 @@ export async function saveRun(out: string, req: SaveRequest): Promise<void> {
       status: s.status, options: s.options, epochsDone: s.history.length, globalStep: s.globalStep,
       elapsedSeconds: s.elapsedSeconds, best: s.best, history: s.history,
     });
+    await writeFileAtomic(join(tmp, CARD_FILE), renderModelCard(s, await readJsonIf(join(tmp, "lenpred.json")), await readJsonIf(join(tmp, "config.json"))));
   });
 }
 
@@ -138,7 +142,7 @@ async function linkModelFiles(from: string, to: string): Promise<void> {
     throw e;
   }
   for (const e of entries) {
-    if (e.name === CHECKPOINT_DIR || e.name === TRAINING_FILE || e.name.includes(".tmp-")) continue;
+    if (e.name === CHECKPOINT_DIR || e.name === TRAINING_FILE || e.name === CARD_FILE || e.name.includes(".tmp-")) continue;
     await linkTree(join(from, e.name), join(to, e.name), e.isDirectory());
   }
 }
@@ -154,6 +158,14 @@ async function linkTree(src: string, dst: string, isDir: boolean): Promise<void>
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EXDEV" && (e as NodeJS.ErrnoException).code !== "EPERM") throw e;
     await copyFile(src, dst);
+  }
+}
+
+async function readJsonIf(file: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>;
+  } catch {
+    return undefined;
   }
 }
 

@@ -20,8 +20,11 @@ const train = syntheticRecords(2000, 1);
 const val = syntheticRecords(400, 2);
 const dir = tempDir();
 
+// Small hash space keeps the n-gram tests fast (the default 2^18 × 64 embedding is 67 MB).
+const SMALL = { ...DEFAULT_TRAIN, features: { ...DEFAULT_FEATURES, hashBits: 14 } };
+
 async function score(kind: string) {
-  const p = await trainBaseline(kind, train, scheme);
+  const p = await trainBaseline(kind, train, scheme, SMALL);
   const preds = await p.predictBatch(val.map((r) => r.prompt));
   return { p, preds, m: computeMetrics(buckets, val.map((r) => r.output_tokens), val.map((r) => r.output_length_bucket), preds) };
 }
@@ -91,7 +94,7 @@ describe("ngram model", () => {
   });
 
   it("point estimates: regression, mean and median are all finite and differ as configured", async () => {
-    const base = { ...DEFAULT_TRAIN, features: DEFAULT_FEATURES, epochs: 2 };
+    const base = { ...SMALL, epochs: 2 };
     const m = trainNgram(train.slice(0, 500), scheme, base);
     const prompt = val[0]!.prompt;
     const out = (["regression", "mean", "median"] as const).map((pt) => {
@@ -104,9 +107,42 @@ describe("ngram model", () => {
   });
 });
 
+describe("ngram hidden layer", () => {
+  it("learns an interaction of two words that the linear model cannot (XOR of unigrams)", () => {
+    // Long iff exactly one of the two marker words is present; bigrams/positions off, so only unigrams remain.
+    const recs = Array.from({ length: 800 }, (_, i) => {
+      const a = i % 2 === 1, b = (i >> 1) % 2 === 1;
+      const prompt = `${a ? "alpha" : "gamma"} some filler words here ${b ? "beta" : "delta"}`;
+      const out = a !== b ? 300 : 20;
+      return { id: i, prompt, prompt_tokens: 6, output_tokens: out, output_length_bucket: out < 128 ? 0 : 2 };
+    });
+    const features = { ...DEFAULT_FEATURES, bigrams: false, lineStartWords: 0, lengthFeatures: false, hashBits: 12 };
+    const fit = (hidden: number) => {
+      const m = trainNgram(recs, scheme, { ...DEFAULT_TRAIN, features, hidden, epochs: 10, lr: 0.05 });
+      const preds = recs.slice(0, 4).map((r) => m.predictSync(r.prompt));
+      return { buckets: preds.map((q) => q.bucket), err: preds.reduce((s, q, i) => s + Math.abs(q.expectedTokens - recs[i]!.output_tokens), 0) / 4 };
+    };
+    const mlp = fit(16), lin = fit(0);
+    expect(mlp.buckets).toEqual([0, 2, 2, 0]);
+    expect(mlp.err).toBeLessThan(30);
+    expect(lin.err).toBeGreaterThan(60);
+  });
+});
+
+describe("ngram warm start", () => {
+  it("copies the init model's weights (lr 0 leaves them unchanged) and rejects incompatible shapes", () => {
+    const a = trainNgram(train.slice(0, 300), scheme, { ...SMALL, hidden: 8, epochs: 1 });
+    const b = trainNgram(train.slice(300, 600), scheme, { ...SMALL, hidden: 8, epochs: 1, lr: 0, init: a });
+    expect(Array.from(b.params.E!)).toEqual(Array.from(a.params.E!));
+    expect(Array.from(b.params.W)).toEqual(Array.from(a.params.W));
+    expect(b.params.E).not.toBe(a.params.E); // a copy, not shared
+    expect(() => trainNgram(train.slice(0, 50), scheme, { ...SMALL, hidden: 4, init: a })).toThrow(/incompatible/);
+  });
+});
+
 describe("model directories", () => {
   it.each(["majority", "median", "linear", "ngram"])("%s round-trips through loadPredictor with identical predictions", async (kind) => {
-    const p = await trainBaseline(kind, train, scheme);
+    const p = await trainBaseline(kind, train, scheme, SMALL);
     const modelDir = join(dir, `model-${kind}`);
     await p.save(modelDir);
     expect(JSON.parse(readFileSync(join(modelDir, "lenpred.json"), "utf8")).kind).toBe(kind);
@@ -117,8 +153,17 @@ describe("model directories", () => {
     expect(await loaded.predict(prompts[0]!)).toEqual((await p.predictBatch(prompts.slice(0, 1)))[0]);
   });
 
+  it("linear ngram (--hidden 0) round-trips too", async () => {
+    const p = trainNgram(train.slice(0, 300), scheme, { ...DEFAULT_TRAIN, features: { ...DEFAULT_FEATURES, hashBits: 14 }, hidden: 0 });
+    const modelDir = join(dir, "model-ngram-linear");
+    await p.save(modelDir);
+    const loaded = await loadPredictor(modelDir);
+    const prompts = val.slice(0, 10).map((r) => r.prompt);
+    expect(await loaded.predictBatch(prompts)).toEqual(await p.predictBatch(prompts));
+  });
+
   it("reports a truncated weights file by name", async () => {
-    const p = await trainBaseline("ngram", train.slice(0, 100), scheme);
+    const p = await trainBaseline("ngram", train.slice(0, 100), scheme, SMALL);
     const modelDir = join(dir, "broken");
     await p.save(modelDir);
     const { writeFileSync } = await import("node:fs");
@@ -134,7 +179,7 @@ describe("lenpred baseline CLI", () => {
   it("trains, saves and writes predictions that lenpred eval accepts", () => {
     const out = join(dir, "ngram.val.jsonl");
     const save = join(dir, "cli-ngram");
-    const r = runCli(["baseline", "--kind", "ngram", "--data", data, "--split", "val", "--epochs", "2", "--point", "median", "--save", save, "--out", out]);
+    const r = runCli(["baseline", "--kind", "ngram", "--data", data, "--split", "val", "--epochs", "2", "--hash-bits", "14", "--point", "median", "--save", save, "--out", out]);
     expect(r.code).toBe(0);
     const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l));
     expect(lines).toHaveLength(100);
@@ -144,6 +189,22 @@ describe("lenpred baseline CLI", () => {
     const e = runCli(["eval", "--data", data, "--split", "val", "--preds", out, "--json"]);
     expect(e.code).toBe(0);
     expect(JSON.parse(e.stdout.trim().split("\n").at(-1)!).n).toBe(100);
+  });
+
+  it("--exclude-ids drops training records and --init warm-starts from a saved ngram model", () => {
+    const pre = join(dir, "cli-pre");
+    const r1 = runCli(["baseline", "--kind", "ngram", "--data", data, "--hash-bits", "12", "--hidden", "8", "--epochs", "1", "--exclude-ids", join(data, "train.jsonl"), "--train-split", "val", "--save", pre]);
+    // every val id differs from the train ids, so nothing is excluded when training on val
+    expect(r1.stderr).toMatch(/excluded 0 training records/);
+    const r2 = runCli(["baseline", "--kind", "ngram", "--data", data, "--init", pre, "--epochs", "1", "--exclude-ids", join(data, "train.jsonl"), "--save", join(dir, "x")]);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/no training records left after --exclude-ids/);
+    const r3 = runCli(["baseline", "--kind", "ngram", "--data", data, "--init", pre, "--epochs", "1", "--save", join(dir, "cli-warm")]);
+    expect(r3.code).toBe(0);
+    const meta = JSON.parse(readFileSync(join(dir, "cli-warm", "lenpred.json"), "utf8"));
+    expect(meta.hidden).toBe(8); // taken from the init model, not the default
+    expect(meta.features.hashBits).toBe(12);
+    expect(runCli(["baseline", "--kind", "ngram", "--data", data, "--init", join(dir, "model-median"), "--out", join(dir, "y.jsonl")]).stderr).toMatch(/--init needs an ngram model directory/);
   });
 
   it("rejects an unknown kind, bad numeric options and a missing output", () => {

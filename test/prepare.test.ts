@@ -85,6 +85,16 @@ describe("prepare: Alpaca (reference recipe)", () => {
     expect(ids(c, "val")).not.toEqual(ids(a, "val"));
   });
 
+  it("counting on worker threads gives byte-identical output", async () => {
+    const big = join(dir, "alpaca-big.json"); // several 256-example batches, so ordering across batches is exercised
+    writeFileSync(big, JSON.stringify(alpacaFixture(1100)));
+    const a = join(dir, "thr0"), b = join(dir, "thr2");
+    await prepareDataset({ input: big, out: a, threads: 0 });
+    await prepareDataset({ input: big, out: b, threads: 2 });
+    expect(read(join(b, "train.jsonl")).length).toBe(990);
+    for (const f of ["train.jsonl", "val.jsonl", "scheme.json"]) expect(readFileSync(join(b, f), "utf8")).toBe(readFileSync(join(a, f), "utf8"));
+  });
+
   it("assignSplits is exact for many sizes", () => {
     for (const n of [1, 2, 9, 10, 11, 999]) {
       const codes = assignSplits(n, { val: 0.1, test: 0 }, 42);
@@ -122,7 +132,7 @@ describe("prepare: Alpaca (reference recipe)", () => {
 describe("prepare: other input shapes", () => {
   it("JSONL logs with output text or output_tokens", async () => {
     const input = join(dir, "log.jsonl");
-    writeFileSync(input, [
+    writeFileSync(input, "\uFEFF" + [
       { id: "a", prompt: "What is 2+2?", output: "It is four." },
       { id: "b", prompt: "Write an essay.", output_tokens: 700 },
       { prompt: "No id here", output: "fine" },

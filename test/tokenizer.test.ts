@@ -52,7 +52,8 @@ describe("bert-base-uncased (bundled)", () => {
   it("wrapping specials ourselves equals the library's own add_special_tokens output", async () => {
     const tok = await loadTokenizer("bert-base-uncased");
     const lib = new HfTokenizer(JSON.parse(bertJsonText), {});
-    for (const s of HARD) {
+    // Literal special tokens in the text take the library's full path (added-token splitting); the rest the fast one.
+    for (const s of [...HARD, "literal [CLS] hi [SEP] x[MASK]y [cls] [UNK]", "[SEP]", "a[PAD]b"]) {
       expect(tok.encode(s)).toEqual(lib.encode(s).ids);
       expect(tok.count(s)).toBe(lib.encode(s).ids.length);
       expect(tok.count(s, { addSpecialTokens: false })).toBe(lib.encode(s).ids.length - 2);
@@ -106,6 +107,47 @@ describe("post-processor variants", () => {
     const garbage = join(dir, "garbage.json");
     writeFileSync(garbage, "{not json");
     await expect(loadTokenizer(garbage)).rejects.toThrow(/garbage\.json.*not a valid tokenizer\.json/);
+  });
+});
+
+describe("a byte-level BPE tokenizer.json (GPT-2 style, built here)", () => {
+  // GPT-2's byte → printable-char table, so every byte is in the vocabulary.
+  const bs: number[] = [];
+  for (let b = 33; b <= 126; b++) bs.push(b);
+  for (let b = 161; b <= 172; b++) bs.push(b);
+  for (let b = 174; b <= 255; b++) bs.push(b);
+  const cs = [...bs];
+  let extra = 0;
+  for (let b = 0; b < 256; b++) if (!bs.includes(b)) { bs.push(b); cs.push(256 + extra++); }
+  const vocab: Record<string, number> = {};
+  cs.forEach((c, i) => { vocab[String.fromCodePoint(c)] = i; });
+  const merges = ["h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or", "Ġwor l", "Ġworl d"];
+  for (const m of merges) vocab[m.replace(" ", "")] = Object.keys(vocab).length;
+  const eot = Object.keys(vocab).length;
+  const json = {
+    version: "1.0", truncation: null, padding: null,
+    added_tokens: [{ id: eot, content: "<|endoftext|>", single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    normalizer: null,
+    pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true },
+    decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: { type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: "", end_of_word_suffix: "", fuse_unk: false, byte_fallback: false, vocab, merges },
+  };
+  const dir = tempDir();
+  const file = join(dir, "tokenizer.json");
+  writeFileSync(file, JSON.stringify(json));
+
+  it("merges as expected and equals the library's own encode, with and without added tokens in the text", async () => {
+    const tok = await loadTokenizer(file);
+    expect(tok.encode("hello world")).toEqual([vocab["hello"], vocab["Ġworld"]]);
+    expect(tok.special).toEqual({ eos: eot });
+    const lib = new HfTokenizer(json, {});
+    for (const s of ["hello world", "hello<|endoftext|>world", "naïve café ✓ 123", "", "  spaced  out  "]) {
+      expect(tok.encode(s), s).toEqual(lib.encode(s).ids);
+      expect(tok.count(s), s).toBe(lib.encode(s).ids.length);
+    }
+    expect(tok.encode("a<|endoftext|>b")).toContain(eot);
+    expect(tok.decode(tok.encode("hello world"))).toBe("hello world");
   });
 });
 

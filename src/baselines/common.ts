@@ -108,6 +108,18 @@ function round(x: number, digits = 3): number {
   return Math.round(x * f) / f;
 }
 
+/** The `id`s (as strings) of every record of a JSONL file, e.g. a prepared split to keep out of training. */
+export async function readIdSet(file: string): Promise<Set<string>> {
+  const { readJsonl } = await import("../util/jsonl.js");
+  const ids = new Set<string>();
+  for await (const { index, value } of readJsonl(file)) {
+    const id = (value as { id?: unknown } | null)?.id;
+    if (typeof id !== "string" && typeof id !== "number") throw new LenpredError("missing or non-scalar id", { file, record: index, field: "id" });
+    ids.add(String(id));
+  }
+  return ids;
+}
+
 /** Median of numbers (mean of the two middle values for even counts). */
 export function median(values: ArrayLike<number>): number {
   if (values.length === 0) throw new LenpredError("median of no values");

@@ -20,15 +20,23 @@ export function register(program: Command): void {
     .command("prepare")
     .summary("build labelled train/val data (S³ step 1)")
     .description(
-      "Read prompt/answer data, count answer tokens, bucket them and write a seeded train/val(/test) split.\n" +
-        "The defaults are the S³ reference recipe: Alpaca JSON, prompt = \"<instruction> <input>\", answer tokens\n" +
-        "counted with the DistilBERT/BERT uncased WordPiece tokenizer including [CLS]/[SEP], 8 uniform buckets of\n" +
-        "128 up to 1024 (bucket = min(tokens // 128, 7)), 90/10 split with seed 42.\n\n" +
-        "Inputs (JSON array or JSONL, streamed): Alpaca {instruction, input, output}; logs {prompt, output} or\n" +
-        "{prompt, output_tokens}; ShareGPT {id, conversations:[{from, value}]} (each human->assistant pair).\n" +
-        "Output: DIR/train.jsonl, val.jsonl[, test.jsonl] with {id, prompt, prompt_tokens, output_tokens,\n" +
-        "output_length_bucket}; DIR/scheme.json (buckets + tokenizer, reused by train and serve); DIR/stats.json.\n" +
-        "DIR is replaced atomically: on any error nothing is left behind.",
+      "Read prompt/answer data, count answer tokens, bucket them and write a seeded train/val(/test) split.\n\n" +
+        "Defaults are the S³ reference recipe: Alpaca JSON, prompt = \"<instruction> <input>\", answer tokens counted " +
+        "with the DistilBERT/BERT uncased WordPiece tokenizer including [CLS]/[SEP], 8 uniform buckets of 128 up to 1024 " +
+        "(bucket = min(tokens // 128, 7)), 90/10 split with seed 42.\n\n" +
+        "Inputs (a JSON array or JSONL, streamed): Alpaca {instruction, input, output}; logs {prompt, output} or " +
+        "{prompt, output_tokens}; ShareGPT {id, conversations: [{from, value}]} (one example per human->assistant pair).\n\n" +
+        "Writes DIR/train.jsonl, val.jsonl[, test.jsonl] ({id, prompt, prompt_tokens, output_tokens, output_length_bucket}), " +
+        "DIR/scheme.json (buckets + tokenizer, reused by train and serve) and DIR/stats.json. DIR is replaced atomically: " +
+        "on any error nothing is left behind.",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  lenpred prepare --input alpaca_data.json --out data/alpaca\n" +
+        "  lenpred prepare --input alpaca_data.json --lengths alpaca-train-10k-length.json --label max --out data/vicuna\n" +
+        "  lenpred prepare --input logs.jsonl --tokenizer llama --buckets percentile --num-buckets 10 --out data/logs\n" +
+        "  lenpred prepare --input sharegpt.json --scheme data/alpaca/scheme.json --test-fraction 0.1 --out data/sg",
     )
     .requiredOption("-i, --input <file>", "input data file (JSON array or JSONL)")
     .requiredOption("-o, --out <dir>", "output directory (replaced atomically)")
@@ -45,13 +53,15 @@ export function register(program: Command): void {
     .option("--val-fraction <f>", "validation fraction", fraction, 0.1)
     .option("--test-fraction <f>", "test fraction (0 = no test split)", fraction, 0)
     .option("--seed <n>", "split seed", int("--seed", 0), 42)
+    .option("--threads <n>", "worker threads for token counting (default: number of cores, at most 4; 1 = no workers)", int("--threads", 1))
     .option("-q, --quiet", "no progress bar or summary")
     .action(async (o: {
       input: string; out: string; format: "auto" | "alpaca" | "log" | "sharegpt"; template: string; tokenizer: string;
       specialTokens: boolean; lengths?: string; label?: string; buckets: "uniform" | "percentile" | "log"; maxLength: number;
-      numBuckets: number; scheme?: string; valFraction: number; testFraction: number; seed: number; quiet?: boolean;
+      numBuckets: number; scheme?: string; valFraction: number; testFraction: number; seed: number; threads?: number; quiet?: boolean;
     }) => {
       const { prepareDataset, schemeFromJson } = await import("../data/prepare.js");
+      const { defaultThreads } = await import("../data/count-pool.js");
       const { formatSummary } = await import("../data/summary.js");
       let schemeFile;
       if (o.scheme) {
@@ -68,7 +78,7 @@ export function register(program: Command): void {
           input: o.input, out: o.out, format: o.format, template: o.template, tokenizer: o.tokenizer,
           specialTokens: o.specialTokens, lengths: o.lengths, label: o.label,
           buckets: { kind: o.buckets, maxLength: o.maxLength, count: o.numBuckets }, schemeFile,
-          valFraction: o.valFraction, testFraction: o.testFraction, seed: o.seed,
+          valFraction: o.valFraction, testFraction: o.testFraction, seed: o.seed, threads: o.threads ?? defaultThreads(),
           onProgress: bar ? (b, t) => { bar.setTotal(t); bar.update(b); } : undefined,
         });
         bar?.stop();

@@ -18,6 +18,7 @@ import { bucketOf, logBuckets, percentileBuckets, uniformBuckets, validateScheme
 import { labelName, loadLengths, parseLengthLabel, type LengthTable } from "./lengths.js";
 import type { PreparedRecord, PreparedScheme, SplitName } from "./records.js";
 import { DEFAULT_TEMPLATE, readExamples, type ExampleStats, type InputFormat, type ReadProgress } from "./sources.js";
+import { CountPool } from "./count-pool.js";
 import { assignSplits, SPLIT_CODES } from "./split.js";
 import { argmax, constantAccuracy, histogram, summarize, type LengthSummary } from "./stats.js";
 
@@ -45,6 +46,11 @@ export interface PrepareOptions {
   valFraction?: number;
   testFraction?: number;
   seed?: number;
+  /**
+   * Worker threads for token counting (0 or 1 = count on the calling thread, the default for library use;
+   * the CLI defaults to the number of cores). Output is identical either way.
+   */
+  threads?: number;
   /** Called with (bytesRead, totalBytes) during pass 1. */
   onProgress?: (bytes: number, total: number) => void;
 }
@@ -67,6 +73,9 @@ export interface PrepareStats {
   majority: { bucket: number; accuracy: number; trainBucket: number; valAccuracy: number | null; testAccuracy?: number | null };
   seconds: number;
 }
+
+/** Examples per counting batch: large enough to amortize worker messages, small enough to keep memory flat. */
+const BATCH = 256;
 
 export const DEFAULT_BUCKETS: BucketOptions = { kind: "uniform", maxLength: 1024, count: 8 };
 
@@ -92,12 +101,15 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ stats: Pre
     throw new LenpredError("file not found", { file: opts.input });
   })).size;
 
+  const threads = opts.threads && opts.threads > 1 ? Math.floor(opts.threads) : 0;
+
   let stats!: PrepareStats;
   let prepared!: PreparedScheme;
   await replaceDirAtomic(opts.out, async (tmp) => {
     // ---- pass 1: read, tokenize, spool ----
     const scratchPath = join(tmp, ".examples.jsonl");
     const scratch = await openAtomicWriteStream(scratchPath);
+    const pool = threads ? await CountPool.create(opts.tokenizer ?? "bert-base-uncased", threads) : undefined;
     const outLens: number[] = [];
     const promptLens: number[] = [];
     const exStats: Partial<ExampleStats> = {};
@@ -105,31 +117,58 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ stats: Pre
     const seenIds = lengths ? new Set<string>() : undefined;
     let examplesWithoutLength = 0;
     let lastReport = 0;
+    const countOpts = { addSpecialTokens: specialTokens };
+    // Examples are counted in batches (on worker threads when there is a pool) and spooled in input order.
+    type Item = { id: string | number; prompt: string; output: string | null; y?: number };
+    const emit = async (it: Item, p: number, y: number) => {
+      outLens.push(y);
+      promptLens.push(p);
+      await scratch.write(JSON.stringify([it.id, it.prompt, p, y]) + "\n");
+    };
+    const inFlight: Array<{ items: Item[]; result: ReturnType<CountPool["count"]> }> = [];
+    const drainOne = async () => {
+      const { items, result } = inFlight.shift()!;
+      const r = await result;
+      for (let i = 0; i < items.length; i++) await emit(items[i]!, r.prompts[i]!, items[i]!.y ?? r.outputs[i]!);
+    };
+    let batch: Item[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const items = batch;
+      batch = [];
+      if (!pool) {
+        for (const it of items) await emit(it, tokenizer.count(it.prompt, countOpts), it.y ?? tokenizer.count(it.output!, countOpts));
+        return;
+      }
+      inFlight.push({ items, result: pool.count(items.map((i) => i.prompt), items.map((i) => (i.y === undefined ? i.output : null)), specialTokens) });
+      while (inFlight.length > 2 * threads) await drainOne();
+    };
     try {
       for await (const ex of readExamples(opts.input, { format: opts.format, template, progress, stats: exStats })) {
-        let y: number;
+        let y = ex.outputTokens;
         if (lengths) {
           const key = String(ex.id);
-          const v = lengths.byId.get(key);
-          if (v === undefined) { examplesWithoutLength++; continue; }
+          y = lengths.byId.get(key);
+          if (y === undefined) { examplesWithoutLength++; continue; }
           seenIds!.add(key);
-          y = v;
-        } else {
-          y = ex.outputTokens ?? tokenizer.count(ex.output!, { addSpecialTokens: specialTokens });
         }
-        const p = tokenizer.count(ex.prompt, { addSpecialTokens: specialTokens });
-        outLens.push(y);
-        promptLens.push(p);
-        await scratch.write(JSON.stringify([ex.id, ex.prompt, p, y]) + "\n");
+        batch.push({ id: ex.id, prompt: ex.prompt, output: ex.output ?? null, y });
+        if (batch.length >= BATCH) await flush();
         if (opts.onProgress && outLens.length - lastReport >= 1000) {
           lastReport = outLens.length;
           opts.onProgress(progress.bytesRead, totalBytes);
         }
       }
+      await flush();
+      while (inFlight.length) await drainOne();
       await scratch.commit();
     } catch (e) {
       await scratch.abort();
       throw e;
+    } finally {
+      // Rejections of batches we no longer wait for must not surface as unhandled.
+      for (const f of inFlight) f.result.catch(() => {});
+      await pool?.close();
     }
     opts.onProgress?.(totalBytes, totalBytes);
     const n = outLens.length;

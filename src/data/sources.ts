@@ -86,7 +86,9 @@ async function* readJsonLines(file: string, input: ReadStream, track: () => void
   const rl = createInterface({ input, crlfDelay: Infinity });
   let index = 0;
   try {
-    for await (const line of rl) {
+    let first = true;
+    for await (let line of rl) {
+      if (first) { line = line.replace(/^\uFEFF/, ""); first = false; }
       if (line.trim() === "") continue;
       let value: unknown;
       try {

@@ -98,6 +98,8 @@ export interface StepResult {
   lr: number;
   /** The requested extra outputs. */
   outputs: Record<string, OrtTensor>;
+  /** Wall seconds in the ORT run and in the JS AdamW update ("split" only, else 0). */
+  seconds: { run: number; update: number };
 }
 
 interface Slot {
@@ -121,7 +123,8 @@ const S_EPS = "adamw.eps_hat";
 export class Trainer {
   private t = 0;
   private constructor(
-    private readonly session: Session,
+    /** The ORT session running the step graph (e.g. for `endProfiling`). */
+    readonly session: Session,
     private readonly slots: Slot[],
     private readonly mode: "split" | "fused",
     private readonly opts: Required<Omit<AdamWOptions, "decays">>,
@@ -225,7 +228,9 @@ export class Trainer {
       all[S_STEP] = new ort.Tensor("float32", Float32Array.of(sc.stepSize), []);
       all[S_EPS] = new ort.Tensor("float32", Float32Array.of(sc.epsHat), []);
     }
+    const t0 = performance.now();
     const out = await this.session.run(all, fetches);
+    const t1 = performance.now();
     const loss = Number((out.loss!.data as Float32Array)[0]);
     const gradNorm = Number((out.grad_norm!.data as Float32Array)[0]);
     if (this.mode === "split") {
@@ -240,10 +245,11 @@ export class Trainer {
         [s.v, s.v2] = [s.v2!, s.v];
       }
     }
+    const t2 = performance.now();
     this.t = t;
     const outputs: Record<string, OrtTensor> = {};
     for (const e of this.extra) outputs[e] = out[e]!;
-    return { loss, gradNorm, lr, outputs };
+    return { loss, gradNorm, lr, outputs, seconds: { run: (t1 - t0) / 1000, update: (t2 - t1) / 1000 } };
   }
 
   /** Parameters by name: live views of the engine's buffers (copy them to keep a snapshot). */

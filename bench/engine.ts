@@ -53,12 +53,17 @@ async function median(fn: () => Promise<unknown>, warmup: number, runs: number):
   return times[Math.floor(times.length / 2)]!;
 }
 
-/** Matmul FLOPs of one forward pass (2 per multiply-add): the linear layers plus the two attention products. */
+/**
+ * Matmul FLOPs (2 per multiply-add) of one forward pass as the engine computes it: full layers, then a last
+ * layer whose keys/values cover every token but whose queries, attention output and FFN run on [CLS] only.
+ */
 export function forwardFlops(c: DistilBertConfig, batch: number, seq: number): number {
-  const tokens = batch * seq;
-  const perLayer = 2 * tokens * (4 * c.dim * c.dim + 2 * c.dim * c.hidden_dim) + 2 * 2 * batch * seq * seq * c.dim;
-  const head = 2 * batch * (c.dim * c.dim + c.dim * c.num_labels);
-  return c.n_layers * perLayer + head;
+  const t = batch * seq;
+  const d = c.dim;
+  const full = 2 * t * (4 * d * d + 2 * d * c.hidden_dim) + 2 * 2 * batch * seq * seq * d;
+  const last = 2 * t * 2 * d * d + 2 * batch * (2 * d * d + 2 * d * c.hidden_dim) + 2 * 2 * batch * seq * d;
+  const head = 2 * batch * (d * d + d * c.num_labels);
+  return (c.n_layers - 1) * full + last + head;
 }
 
 function tokens(batch: number, seq: number, vocab: number) {
@@ -109,10 +114,25 @@ async function main(): Promise<void> {
   const out: Record<string, number | string | null> = { threads: args.threads, optimizer_mode: args.mode };
 
   log(args, `engine: DistilBERT-base random init (${c.n_layers} × ${c.dim}, ${c.n_heads} heads), ${args.threads} threads`);
-  const params = initParams(c, 0);
+  let params: ReturnType<typeof initParams> | undefined = initParams(c, 0);
   out.matmul_gflops = round(await ortMatmulGflops(args.threads, args.runs), 1);
 
+  // Inference as served: the exported model.onnx graph (weights as initializers) in one session. Measured
+  // first and released, so the peak RSS is the larger of the two phases, not their sum.
+  log(args, "engine: inference (exported model.onnx)…");
+  let infer: Session | undefined = await Session.create(buildInferenceOnnx(c, params), session);
+  const feeds = (b: ReturnType<typeof tokens>) => ({ input_ids: i64(b.inputIds, [b.batch, b.seqLen]), attention_mask: i64(b.attentionMask, [b.batch, b.seqLen]) });
+  const f32x40 = feeds(tokens(32, 40, c.vocab_size));
+  const tf = await median(() => infer!.run(f32x40), 2, args.runs);
+  out.forward_seq_per_s_40 = round(32 / tf, 1);
+  out.forward_gflops_40 = round(forwardFlops(c, 32, 40) / tf / 1e9, 1);
+  const one = feeds(tokens(1, 40, c.vocab_size));
+  out.single_prompt_ms = round(1000 * (await median(() => infer!.run(one), 3, Math.max(20, args.runs))), 2);
+  await infer.dispose();
+  infer = undefined;
+
   const model = await DistilBertModel.create(c, { params, optimizerMode: args.mode, session });
+  params = undefined; // the trainer keeps its own copy
   for (const seq of [40, 64]) {
     const b = tokens(32, seq, c.vocab_size);
     const batch = { ...b, labels: Int32Array.from({ length: 32 }, (_, i) => i % 8) };
@@ -122,18 +142,6 @@ async function main(): Promise<void> {
     out[`train_gflops_32x${seq}`] = round((3 * forwardFlops(c, 32, seq)) / t / 1e9, 1);
   }
   await model.dispose();
-
-  // Inference as served: the exported model.onnx graph (weights as initializers) in one session.
-  log(args, "engine: inference (exported model.onnx)…");
-  const infer = await Session.create(buildInferenceOnnx(c, params), session);
-  const feeds = (b: ReturnType<typeof tokens>) => ({ input_ids: i64(b.inputIds, [b.batch, b.seqLen]), attention_mask: i64(b.attentionMask, [b.batch, b.seqLen]) });
-  const f32x40 = feeds(tokens(32, 40, c.vocab_size));
-  const tf = await median(() => infer.run(f32x40), 2, args.runs);
-  out.forward_seq_per_s_40 = round(32 / tf, 1);
-  out.forward_gflops_40 = round(forwardFlops(c, 32, 40) / tf / 1e9, 1);
-  const one = feeds(tokens(1, 40, c.vocab_size));
-  out.single_prompt_ms = round(1000 * (await median(() => infer.run(one), 3, Math.max(20, args.runs))), 2);
-  await infer.dispose();
   out.peak_rss_mb = round(process.resourceUsage().maxRSS / 1024, 1);
 
   const peer = args.peer ? runPeer(args) : undefined;

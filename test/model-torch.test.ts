@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { uniformBuckets } from "../src/data/buckets.js";
 import { loadModelDir, saveModelDir } from "../src/model/checkpoint.js";
 import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
+import { f32ToBf16Bits, f32ToF16Bits } from "../src/model/half.js";
 import { DistilBertModel } from "../src/model/distilbert.js";
 import { initParams } from "../src/model/params.js";
 import { repoRoot } from "../src/util/paths.js";
@@ -26,6 +27,26 @@ describe.skipIf(!hasTorch)("PyTorch reads lenpred model directories", () => {
   const dir = tempDir();
   const models: DistilBertModel[] = [];
   afterAll(async () => { for (const m of models) await m.dispose(); });
+
+  it("float16/bfloat16 rounding is bit-identical to torch's .half() / .bfloat16()", () => {
+    // Random magnitudes across the whole half range, exact ties, subnormals, overflow (-0 cannot pass through JSON; half.ts tests cover it).
+    const vals: number[] = [0, 1, 65504, 65519.99, 65520, 1e-8, 2 ** -25, 3 * 2 ** -25, 2 ** -24 * 1.5, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 1 + 2 ** -8, -3.14159];
+    let s = 1;
+    for (let i = 0; i < 3000; i++) {
+      s = (s * 1103515245 + 12345) >>> 0;
+      const m = (s / 2 ** 32) * 2 - 1;
+      vals.push(Math.fround(m * 2 ** ((i % 40) - 26)));
+    }
+    const r = spawnSync(PY, [join(repoRoot, "test", "reference", "torch_distilbert.py"), "--round"], { input: JSON.stringify(vals), encoding: "utf8", timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const t = JSON.parse(r.stdout) as { f16: number[]; bf16: number[] };
+    const mism: string[] = [];
+    vals.forEach((v, i) => {
+      if (f32ToF16Bits(v) !== t.f16[i]) mism.push(`f16 ${v}: ${f32ToF16Bits(v)} vs torch ${t.f16[i]}`);
+      if (f32ToBf16Bits(v) !== t.bf16[i]) mism.push(`bf16 ${v}: ${f32ToBf16Bits(v)} vs torch ${t.bf16[i]}`);
+    });
+    expect(mism.slice(0, 5)).toEqual([]);
+  });
 
   for (const dtype of ["F32", "F16", "BF16"] as const) {
     it(`${dtype}: torch logits match the engine within 1e-4`, async () => {

@@ -32,7 +32,17 @@ def load_safetensors(path):
     return out
 
 
+def round_bits():
+    """--round: float32 values on stdin (JSON list) -> torch's float16 and bfloat16 bit patterns."""
+    x = torch.tensor(json.load(sys.stdin), dtype=torch.float32)
+    f16 = x.half().view(torch.int16).to(torch.int32) & 0xFFFF
+    bf16 = x.bfloat16().view(torch.int16).to(torch.int32) & 0xFFFF
+    print(json.dumps({"f16": f16.tolist(), "bf16": bf16.tolist()}))
+
+
 def main():
+    if sys.argv[1] == "--round":
+        return round_bits()
     d = sys.argv[1]
     cfg = json.load(open(f"{d}/config.json"))
     assert cfg["model_type"] == "distilbert" and cfg["architectures"] == ["DistilBertForSequenceClassification"]

@@ -5,7 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { Graph, type Tensor } from "../src/engine/graph.js";
 import * as op from "../src/engine/ops.js";
-import { linearWarmupDecay, Trainer } from "../src/engine/optim.js";
+import { AdamWArena } from "../src/engine/adamw-kernel.js";
+import { adamwUpdate, linearWarmupDecay, Trainer } from "../src/engine/optim.js";
 import { f32, i64 } from "../src/engine/session.js";
 import type { NamedTensors } from "../src/model/tensors.js";
 import { createRng } from "../src/util/rng.js";
@@ -125,6 +126,36 @@ describe("Trainer AdamW step", () => {
   it("rejects a param without an initial value, naming it", async () => {
     const { g, loss, params } = quadratic();
     await expect(Trainer.create({ graph: g, loss, params, initial: named({ w: [1, 2, 3] }) })).rejects.toThrow(/head\.bias/);
+  });
+});
+
+describe("WebAssembly SIMD AdamW kernel", () => {
+  it("matches the float64 JS update on odd sizes (padding lanes included) and leaves neighbours alone", () => {
+    const sizes = [1, 7, 16, 1001];
+    const arena = AdamWArena.create(sizes)!;
+    expect(arena).toBeDefined();
+    const rng = createRng(5);
+    const ref = sizes.map((n, i) => {
+      const r = { p: new Float32Array(n), g: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n) };
+      for (let k = 0; k < n; k++) {
+        const vals = [rng.next() - 0.5, rng.next() - 0.5, 0.1 * (rng.next() - 0.5), 0.01 * rng.next()];
+        (["p", "g", "m", "v"] as const).forEach((key, j) => { r[key][k] = vals[j]!; arena.slots[i]![key][k] = vals[j]!; });
+      }
+      return r;
+    });
+    const sc = { beta1: 0.9, beta2: 0.999, clip: 0.7, decay: 0.999, stepSize: 0.01, epsHat: 1e-8 };
+    // Update only slots 1 and 3: slots 0 and 2 must not change.
+    const before0 = Float32Array.from(arena.slots[0]!.p);
+    const before2 = Float32Array.from(arena.slots[2]!.m);
+    for (const i of [1, 3]) {
+      arena.update(i, sc);
+      adamwUpdate(ref[i]!.p, ref[i]!.g, ref[i]!.m, ref[i]!.v, sc);
+      for (const key of ["p", "m", "v"] as const) {
+        ref[i]![key].forEach((x, k) => expect(Math.abs(arena.slots[i]![key][k]! - x)).toBeLessThan(1e-6));
+      }
+    }
+    expect(Array.from(arena.slots[0]!.p)).toEqual(Array.from(before0));
+    expect(Array.from(arena.slots[2]!.m)).toEqual(Array.from(before2));
   });
 });
 

@@ -210,7 +210,8 @@ export const VJP: Record<string, Rule> = {
     const mask = n.outputs[1]!;
     const ratio = floatInput(n, 1);
     const scale = ratio !== undefined ? floatScalarLike(1 / (1 - ratio), x) : op.div(1, op.sub(1, n.inputs[1]!));
-    return [op.mul(op.mul(gy!, op.cast(mask, x.dtype)), scale), undefined, undefined];
+    // Two passes (scale, select) rather than Cast + Mul + Mul.
+    return [op.where(mask, op.mul(gy!, scale), 0), undefined, undefined];
   },
   Gather: (n, [gy]) => [gatherGrad(n, gy!), undefined],
   Slice: (n, [gy]) => [sliceGrad(n, gy!), undefined, undefined, undefined, undefined],

@@ -188,23 +188,22 @@ export class Graph {
       }
     }
 
-    const g = new Msg();
-    for (const n of this.nodes) if (needed.has(n.id)) g.msg(1, encodeNode(n));
-    // Outputs are renamed with Identity nodes (ORT folds them away).
+    // Outputs take their names in place (the producing node writes the output name directly: no copy);
+    // inputs, initializers and a value requested twice get an Identity node instead.
+    const alias = new Map<string, string>();
+    const identities: [string, string][] = [];
     const renamed: Tensor[] = [];
     for (const name of outNames) {
       const t = outputs[name]!;
-      if (t.name === name) {
-        renamed.push(t);
-        continue;
-      }
-      if (this.names.has(name) && !(this.outputs.get(name) === t)) {
-        // A different value already carries this name; only allowed if it is not part of this model.
-        if (usedValues.has(name)) throw new LenpredError(`output name '${name}' clashes with a value in graph '${this.name}'`);
-      }
-      g.msg(1, new Msg().str(1, t.name).str(2, name).str(3, `rename_${name}`).str(4, "Identity"));
-      renamed.push(new Tensor(this, name, t.dtype, t.shape));
+      renamed.push(t.name === name ? t : new Tensor(this, name, t.dtype, t.shape));
+      if (t.name === name) continue;
+      if (usedValues.has(name)) throw new LenpredError(`output name '${name}' clashes with a value in graph '${this.name}'`);
+      if (t.producer && !alias.has(t.name) && !outNames.includes(t.name)) alias.set(t.name, name);
+      else identities.push([alias.get(t.name) ?? t.name, name]);
     }
+    const g = new Msg();
+    for (const n of this.nodes) if (needed.has(n.id)) g.msg(1, encodeNode(n, alias));
+    for (const [from, to] of identities) g.msg(1, new Msg().str(1, from).str(2, to).str(3, `rename_${to}`).str(4, "Identity"));
     g.str(2, this.name);
     for (const [name, init] of this.initializers) {
       if (usedValues.has(name) && !inputSet.has(name)) g.msg(5, encodeTensor(name, init.data));
@@ -254,10 +253,10 @@ function encodeAttr(name: string, a: Attr): Msg {
   }
 }
 
-function encodeNode(n: Node): Msg {
+function encodeNode(n: Node, alias: ReadonlyMap<string, string>): Msg {
   const m = new Msg();
-  for (const i of n.inputs) m.str(1, i ? i.name : "");
-  for (const o of n.outputs) m.str(2, o.name);
+  for (const i of n.inputs) m.str(1, i ? (alias.get(i.name) ?? i.name) : "");
+  for (const o of n.outputs) m.str(2, alias.get(o.name) ?? o.name);
   m.str(3, `${n.op}_${n.id}`).str(4, n.op);
   for (const [k, a] of Object.entries(n.attrs)) m.msg(5, encodeAttr(k, a));
   if (n.domain) m.str(7, n.domain);

@@ -145,14 +145,22 @@ export function gemm(a: Tensor, b: Tensor, c?: Tensor, o: GemmOptions = {}): Ten
 }
 
 /**
- * torch.nn.Linear with the HF weight layout `weight: [out, in]`: y = x·Wᵀ + b. 2-D inputs use one Gemm;
- * higher ranks a MatMul against the transposed weight (ORT fuses the transpose into the MatMul).
+ * torch.nn.Linear with the HF weight layout `weight: [out, in]`: y = x·Wᵀ + b, as one Gemm (transB, bias
+ * fused) over the flattened leading dims. Gemm's backward needs no transposes: dW = dYᵀ·X directly.
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   if (weight.rank !== 2) throw new LenpredError(`linear: weight ${weight.name} must be 2-D [out, in], got ${fmt(weight.shape)}`);
   if (x.rank === 2) return gemm(x, weight, bias, { transB: true });
-  const y = matmul(x, transpose(weight, [1, 0]));
-  return bias ? add(y, bias) : y;
+  const inDim = weight.shape[1]!;
+  const outDim = weight.shape[0]!;
+  if (typeof inDim !== "number" || typeof outDim !== "number") {
+    const y = matmul(x, transpose(weight, [1, 0]));
+    return bias ? add(y, bias) : y;
+  }
+  const y2 = gemm(reshape(x, [-1, inDim]), weight, bias, { transB: true });
+  const g = x.graph;
+  const shape = concat([slice(shapeOf(x), [0], [-1]), ints(g, [outDim])], 0);
+  return reshapeLike(y2, shape, [...x.shape.slice(0, -1), outDim]);
 }
 
 // ---------------------------------------------------------------- shape ops

@@ -4,7 +4,8 @@
  *
  * Two layouts, same maths (PyTorch's AdamW: decoupled decay, bias correction, optional global-norm clipping):
  * - "split": the ONNX graph returns loss, the global grad norm and the gradients (written into preallocated
- *   buffers reused every step); AdamW then updates params and moments in place in one fused JS loop.
+ *   buffers reused every step); AdamW then updates params and moments in place in one pass per parameter
+ *   (a WebAssembly SIMD kernel over the same memory ORT reads, adamw-kernel.ts; a JS loop as fallback).
  * - "fused": the ONNX graph also takes the moments and step scalars and returns updated params and moments
  *   (in-graph AdamW); outputs are written into a second buffer set and the two sets swap every step.
  * bench/engine-step.ts measures both; "split" is the default because it touches memory far fewer times
@@ -12,6 +13,7 @@
  */
 import { LenpredError } from "../util/errors.js";
 import type { FloatTensor, NamedTensors } from "../model/tensors.js";
+import { AdamWArena } from "./adamw-kernel.js";
 import { grad } from "./autodiff.js";
 import type { Graph, Tensor } from "./graph.js";
 import * as op from "./ops.js";
@@ -87,6 +89,8 @@ export interface TrainerSpec {
   session?: SessionOptions;
   /** More outputs to fetch every step (e.g. logits for training metrics). */
   extraOutputs?: Record<string, Tensor>;
+  /** "split" only: update with the plain JS loop instead of the WebAssembly SIMD kernel (for comparison). */
+  jsUpdate?: boolean;
 }
 
 export interface StepResult {
@@ -98,6 +102,8 @@ export interface StepResult {
   lr: number;
   /** The requested extra outputs. */
   outputs: Record<string, OrtTensor>;
+  /** Wall seconds in the ORT run and in the JS AdamW update ("split" only, else 0). */
+  seconds: { run: number; update: number };
 }
 
 interface Slot {
@@ -121,11 +127,13 @@ const S_EPS = "adamw.eps_hat";
 export class Trainer {
   private t = 0;
   private constructor(
-    private readonly session: Session,
+    /** The ORT session running the step graph (e.g. for `endProfiling`). */
+    readonly session: Session,
     private readonly slots: Slot[],
     private readonly mode: "split" | "fused",
     private readonly opts: Required<Omit<AdamWOptions, "decays">>,
     private readonly extra: string[],
+    private readonly arena: AdamWArena | undefined,
   ) {}
 
   static async create(spec: TrainerSpec): Promise<Trainer> {
@@ -136,7 +144,9 @@ export class Trainer {
     const decays = a.decays ?? defaultDecays;
     if (loss.rank !== 0 || loss.dtype !== "float32") throw new LenpredError(`Trainer: loss must be a float32 scalar, got ${loss}`);
 
-    const slots: Slot[] = params.map((p) => {
+    // split: p, g, m, v live in one wasm memory so the SIMD kernel updates them where ORT reads/writes them.
+    const arena = mode === "split" && !spec.jsUpdate ? AdamWArena.create(params.map((p) => spec.initial.get(p.name)?.data.length ?? 0)) : undefined;
+    const slots: Slot[] = params.map((p, i) => {
       if (p.producer || !g.inputs.includes(p)) throw new LenpredError(`Trainer: param ${p.name} must be a graph input`);
       const init = spec.initial.get(p.name);
       if (!init) throw new LenpredError(`Trainer: no initial value for param`, { field: p.name });
@@ -144,8 +154,12 @@ export class Trainer {
         throw new LenpredError(`Trainer: initial value has shape [${init.shape.join(", ")}], graph expects [${p.shape.join(", ")}]`, { field: p.name });
       }
       const n = init.data.length;
-      const slot: Slot = { name: p.name, shape: [...init.shape], p: Float32Array.from(init.data), m: new Float32Array(n), v: new Float32Array(n), decays: decays(p.name) };
-      if (mode === "split") slot.g = new Float32Array(n);
+      const a = arena?.slots[i];
+      const slot: Slot = a
+        ? { name: p.name, shape: [...init.shape], p: a.p, m: a.m, v: a.v, g: a.g, decays: decays(p.name) }
+        : { name: p.name, shape: [...init.shape], p: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n), decays: decays(p.name) };
+      slot.p.set(init.data);
+      if (mode === "split") slot.g ??= new Float32Array(n);
       else {
         slot.p2 = new Float32Array(n);
         slot.m2 = new Float32Array(n);
@@ -189,7 +203,7 @@ export class Trainer {
       });
     }
     const session = await Session.create(g.toOnnx({ outputs, inputs }), spec.session);
-    return new Trainer(session, slots, mode, opts, Object.keys(spec.extraOutputs ?? {}));
+    return new Trainer(session, slots, mode, opts, Object.keys(spec.extraOutputs ?? {}), arena);
   }
 
   /** Optimizer steps taken so far. */
@@ -225,14 +239,18 @@ export class Trainer {
       all[S_STEP] = new ort.Tensor("float32", Float32Array.of(sc.stepSize), []);
       all[S_EPS] = new ort.Tensor("float32", Float32Array.of(sc.epsHat), []);
     }
+    const t0 = performance.now();
     const out = await this.session.run(all, fetches);
+    const t1 = performance.now();
     const loss = Number((out.loss!.data as Float32Array)[0]);
     const gradNorm = Number((out.grad_norm!.data as Float32Array)[0]);
     if (this.mode === "split") {
       const clip = clipCoefficient(gradNorm, this.opts.maxGradNorm);
-      for (const s of this.slots) {
-        adamwUpdate(s.p, s.g!, s.m, s.v, { ...sc, decay: s.decays ? sc.decay : 1, clip, beta1: this.opts.beta1, beta2: this.opts.beta2 });
-      }
+      this.slots.forEach((s, i) => {
+        const args = { ...sc, decay: s.decays ? sc.decay : 1, clip, beta1: this.opts.beta1, beta2: this.opts.beta2 };
+        if (this.arena) this.arena.update(i, args);
+        else adamwUpdate(s.p, s.g!, s.m, s.v, args);
+      });
     } else {
       for (const s of this.slots) {
         [s.p, s.p2] = [s.p2!, s.p];
@@ -240,10 +258,11 @@ export class Trainer {
         [s.v, s.v2] = [s.v2!, s.v];
       }
     }
+    const t2 = performance.now();
     this.t = t;
     const outputs: Record<string, OrtTensor> = {};
     for (const e of this.extra) outputs[e] = out[e]!;
-    return { loss, gradNorm, lr, outputs };
+    return { loss, gradNorm, lr, outputs, seconds: { run: (t1 - t0) / 1000, update: (t2 - t1) / 1000 } };
   }
 
   /** Parameters by name: live views of the engine's buffers (copy them to keep a snapshot). */

@@ -23,6 +23,8 @@ export interface SessionOptions {
   executionProviders?: ("cpu" | "cuda")[];
   /** Write the optimised model ORT actually runs to this path (debugging). */
   optimizedModelPath?: string;
+  /** Write an ORT profile (JSON trace, per-node timings) with this file prefix; call `endProfiling()`. */
+  profilePrefix?: string;
   /** ORT log severity 0 (verbose) .. 4 (fatal); default 3. */
   logSeverity?: 0 | 1 | 2 | 3 | 4;
 }
@@ -37,6 +39,7 @@ export function ortSessionOptions(o: SessionOptions = {}): ort.InferenceSession.
     executionProviders: o.executionProviders ?? ["cpu"],
     logSeverityLevel: o.logSeverity ?? 3,
     ...(o.optimizedModelPath ? { optimizedModelFilePath: o.optimizedModelPath } : {}),
+    ...(o.profilePrefix ? { enableProfiling: true, profileFilePrefix: o.profilePrefix } : {}),
     extra: { session: { intra_op: { allow_spinning: o.spinning ? "1" : "0" }, inter_op: { allow_spinning: o.spinning ? "1" : "0" } } },
   };
 }
@@ -69,6 +72,11 @@ export class Session {
     for (const n of this.inputNames) if (!(n in feeds)) throw new LenpredError(`missing input '${n}' (model inputs: ${this.inputNames.join(", ")})`);
     const out = fetches === undefined ? await this.inner.run(feeds) : await this.inner.run(feeds, fetches as ort.InferenceSession.FetchesType);
     return out as Record<string, ort.Tensor>;
+  }
+
+  /** Stop profiling and write the trace (when created with `profilePrefix`). */
+  endProfiling(): void {
+    this.inner.endProfiling();
   }
 
   async dispose(): Promise<void> {

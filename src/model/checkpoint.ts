@@ -98,9 +98,10 @@ export async function saveModelDir(dir: string, opts: SaveModelOptions): Promise
     if (opts.tokenizerJsonPath) await copyTokenizer(opts.tokenizerJsonPath, tmp, config);
     if (opts.onnx ?? true) {
       const { exportInferenceOnnx } = await import("./export-onnx.js");
-      // The ONNX graph gets the weights as stored, so both files give the same logits.
+      // The ONNX graph gets the weights as stored, so both files give the same logits; F16 weights stay
+      // float16 in the ONNX file too (half the size; exact, as every F16 value is a float32).
       const stored = dtype === "F32" ? params : (await readSafetensors(join(tmp, WEIGHTS_FILE))).tensors;
-      await exportInferenceOnnx(config, stored, join(tmp, ONNX_FILE));
+      await exportInferenceOnnx(config, stored, join(tmp, ONNX_FILE), { weights: dtype === "F16" ? "float16" : "float32" });
     }
     await writeJsonAtomic(join(tmp, META_FILE), meta);
   });

@@ -74,11 +74,9 @@ export class DistilBertModel implements TrainableModel {
     validateHead(config);
     const params = opts.params ?? initParams(config, opts.seed ?? 0);
     validateParams(config, params);
-    // Own copies: the caller's tensors stay untouched by training.
-    const own: NamedTensors = new Map(paramSpecs(config).map((s) => {
-      const t = params.get(s.name)!;
-      return [s.name, { shape: [...t.shape], data: Float32Array.from(t.data) }];
-    }));
+    // No copy here: the engine trainer copies into its own buffers, and nothing writes `initial` in place
+    // (loadOptimizerState replaces its entries), so the caller's tensors stay untouched.
+    const own: NamedTensors = new Map(paramSpecs(config).map((s) => [s.name, params.get(s.name)!]));
     return new DistilBertModel(config, own, opts);
   }
 
@@ -99,6 +97,7 @@ export class DistilBertModel implements TrainableModel {
     this.trainerKey = key;
     if (state) this.applyState(this.trainer, state);
     this.pendingOptimizerState = undefined;
+    this.initial = new Map(); // the trainer owns the parameters now; let the initial copy be collected
     return this.trainer;
   }
 
@@ -166,7 +165,7 @@ export class DistilBertModel implements TrainableModel {
     if (this.trainer) this.applyState(this.trainer, state);
     else {
       this.pendingOptimizerState = copyState(state);
-      for (const [k, t] of this.initial) t.data.set(state.tensors.get(k)!.data);
+      for (const k of [...this.initial.keys()]) this.initial.set(k, this.pendingOptimizerState.tensors.get(k)!);
     }
   }
 

@@ -42,8 +42,9 @@ export function register(program: Command): void {
     .addHelpText("after", `
 Every epoch prints train loss, validation loss, bucket accuracy, MAE (tokens) and under-allocation; the best
 epoch (by --monitor) is what --out holds. Ctrl-C stops after the current step and leaves a resumable
-checkpoint (exit 130); \`lenpred train --resume --out DIR\` continues it bit-exactly. Saves are atomic
-directory swaps, so even kill -9 leaves either the previous or the new state.
+checkpoint (exit 130); \`lenpred train --resume --out DIR\` continues it exactly: same batch order, schedule
+step and AdamW state (bit-identical weights when dropout is 0; dropout masks restart with a new process).
+Saves are atomic directory swaps, so even kill -9 leaves either the previous or the new state.
 
 Examples:
   lenpred train --data /tmp/alpaca-s3 --out /tmp/model --config tiny --epochs 3 --lr 5e-4

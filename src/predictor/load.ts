@@ -48,7 +48,8 @@ export async function loadPredictor(dir: string): Promise<Predictor> {
     case "linear":
     case "ngram":
       return (await import("../baselines/index.js")).loadBaseline(meta, dir);
-    // case "distilbert": return (await import("../model/length-predictor.js")).LengthPredictor.load(dir);
+    case "distilbert":
+      return (await import("./distilbert.js")).DistilBertPredictor.load(dir);
     default:
       throw new LenpredError(`unknown model kind '${meta.kind}'`, { file: join(dir, META_FILE), field: "kind" });
   }

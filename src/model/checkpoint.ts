@@ -1,0 +1,215 @@
+/**
+ * HF-layout model directories:
+ *   config.json            HF DistilBertConfig fields + architectures/model_type/id2label/label2id (+ lenpred's head)
+ *   model.safetensors      parameters under HF names (F32, or F16 to keep committed models small)
+ *   tokenizer.json (+ tokenizer_config.json, special_tokens_map.json, vocab.txt when available)
+ *   lenpred.json           ModelMeta (kind "distilbert", buckets, tokenizer spec, head)
+ *   model.onnx             inference graph for onnxruntime-node (see export-onnx.ts), unless `onnx: false`
+ * `saveModelDir` replaces the whole directory atomically; `loadModelDir` validates every file and names the
+ * file and field that is wrong. It also loads a plain HF DistilBERT checkpoint (e.g. `distilbert-base-uncased`,
+ * with MLM head keys and no lenpred.json) when asked to, initialising a missing classification head.
+ */
+import { copyFile, readFile, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { BucketScheme } from "../data/buckets.js";
+import { META_FILE, readModelMeta, type ModelMeta } from "../predictor/load.js";
+import { replaceDirAtomic, writeJsonAtomic } from "../util/atomic.js";
+import { LenpredError } from "../util/errors.js";
+import { parseConfig, type DistilBertConfig } from "./config.js";
+import { labelNames, validateHead } from "./heads.js";
+import { initParams, paramSpecs, PREFIX, validateParams } from "./params.js";
+import { readSafetensors, writeSafetensors, type StoredDtype } from "./safetensors.js";
+import type { NamedTensors } from "./tensors.js";
+
+export const CONFIG_FILE = "config.json";
+export const WEIGHTS_FILE = "model.safetensors";
+export const ONNX_FILE = "model.onnx";
+export const TOKENIZER_FILE = "tokenizer.json";
+/** Tokenizer side files copied from the tokenizer.json's directory when present. */
+const TOKENIZER_SIDE_FILES = ["tokenizer_config.json", "special_tokens_map.json", "vocab.txt"];
+
+export interface DistilBertMeta extends ModelMeta {
+  kind: "distilbert";
+  head?: DistilBertConfig["head"];
+  quantiles?: number[];
+  /** Longest token sequence the model was trained with (inference truncates to it). */
+  maxSeqLen?: number;
+  weightsDtype?: StoredDtype;
+}
+
+export interface SaveModelOptions {
+  config: DistilBertConfig;
+  params: NamedTensors;
+  /** Meta for lenpred.json; `kind` is forced to "distilbert". */
+  meta: Omit<ModelMeta, "kind"> & Partial<DistilBertMeta>;
+  tokenizerJsonPath?: string;
+  /** Storage dtype of model.safetensors (default F32). F16 halves the size for committed models. */
+  dtype?: StoredDtype;
+  /** Also write model.onnx (default true). */
+  onnx?: boolean;
+}
+
+/** The config.json HF `AutoConfig`/`DistilBertForSequenceClassification.from_pretrained` reads. */
+export function hfConfigJson(c: DistilBertConfig, buckets?: BucketScheme, dtype: StoredDtype = "F32"): Record<string, unknown> {
+  const names = labelNames(c, buckets);
+  return {
+    architectures: ["DistilBertForSequenceClassification"],
+    model_type: "distilbert",
+    activation: c.activation,
+    attention_dropout: c.attention_dropout,
+    dim: c.dim,
+    dropout: c.dropout,
+    hidden_dim: c.hidden_dim,
+    initializer_range: c.initializer_range,
+    max_position_embeddings: c.max_position_embeddings,
+    n_heads: c.n_heads,
+    n_layers: c.n_layers,
+    pad_token_id: c.pad_token_id,
+    qa_dropout: 0.1,
+    seq_classif_dropout: c.seq_classif_dropout,
+    sinusoidal_pos_embds: false,
+    tie_weights_: true,
+    vocab_size: c.vocab_size,
+    id2label: Object.fromEntries(names.map((n, i) => [String(i), n])),
+    label2id: Object.fromEntries(names.map((n, i) => [n, i])),
+    problem_type: c.head === "classification" ? "single_label_classification" : "regression",
+    torch_dtype: dtype === "F32" ? "float32" : dtype === "F16" ? "float16" : "bfloat16",
+    // lenpred's own fields (HF keeps unknown config keys as attributes).
+    head: c.head,
+    ...(c.quantiles ? { quantiles: c.quantiles } : {}),
+  };
+}
+
+export async function saveModelDir(dir: string, opts: SaveModelOptions): Promise<void> {
+  const { config, params } = opts;
+  const dtype = opts.dtype ?? "F32";
+  validateHead(config);
+  validateParams(config, params);
+  const meta: DistilBertMeta = {
+    ...opts.meta,
+    kind: "distilbert",
+    head: config.head,
+    ...(config.quantiles ? { quantiles: config.quantiles } : {}),
+    weightsDtype: dtype,
+  } as DistilBertMeta;
+  await replaceDirAtomic(dir, async (tmp) => {
+    await writeJsonAtomic(join(tmp, CONFIG_FILE), hfConfigJson(config, meta.buckets, dtype));
+    await writeSafetensors(join(tmp, WEIGHTS_FILE), params, { dtype, metadata: { format: "pt" } });
+    if (opts.tokenizerJsonPath) await copyTokenizer(opts.tokenizerJsonPath, tmp, config);
+    if (opts.onnx ?? true) {
+      const { exportInferenceOnnx } = await import("./export-onnx.js");
+      // The ONNX graph gets the weights as stored, so both files give the same logits; F16 weights stay
+      // float16 in the ONNX file too (half the size; exact, as every F16 value is a float32).
+      const stored = dtype === "F32" ? params : (await readSafetensors(join(tmp, WEIGHTS_FILE))).tensors;
+      await exportInferenceOnnx(config, stored, join(tmp, ONNX_FILE), { weights: dtype === "F16" ? "float16" : "float32" });
+    }
+    await writeJsonAtomic(join(tmp, META_FILE), meta);
+  });
+}
+
+async function copyTokenizer(tokenizerJsonPath: string, tmp: string, c: DistilBertConfig): Promise<void> {
+  try {
+    await copyFile(tokenizerJsonPath, join(tmp, TOKENIZER_FILE));
+  } catch (e) {
+    throw new LenpredError(`cannot copy tokenizer (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file: tokenizerJsonPath });
+  }
+  const src = dirname(tokenizerJsonPath);
+  const copied = new Set<string>();
+  for (const f of TOKENIZER_SIDE_FILES) {
+    try {
+      await copyFile(join(src, f), join(tmp, f));
+      copied.add(f);
+    } catch {
+      // optional
+    }
+  }
+  if (!copied.has("tokenizer_config.json")) {
+    // HF AutoTokenizer needs tokenizer_config.json beside tokenizer.json; describe the BERT-uncased family.
+    await writeJsonAtomic(join(tmp, "tokenizer_config.json"), {
+      tokenizer_class: "DistilBertTokenizer",
+      do_lower_case: true,
+      model_max_length: c.max_position_embeddings,
+      cls_token: "[CLS]", sep_token: "[SEP]", pad_token: "[PAD]", unk_token: "[UNK]", mask_token: "[MASK]",
+      clean_up_tokenization_spaces: true,
+    });
+  }
+}
+
+export interface LoadModelOptions {
+  /** Require lenpred.json (default true). Without it `meta` is undefined. */
+  requireMeta?: boolean;
+  /**
+   * For plain HF checkpoints without a sequence-classification head (e.g. `distilbert-base-uncased`):
+   * initialise missing pre_classifier/classifier parameters from this seed instead of failing.
+   */
+  initMissingHeadSeed?: number;
+  /** Override config fields (e.g. num_labels/head when fine-tuning a pretrained encoder). */
+  configOverrides?: Partial<DistilBertConfig>;
+}
+
+export interface LoadedModel {
+  config: DistilBertConfig;
+  params: NamedTensors;
+  meta: DistilBertMeta;
+  /** Checkpoint tensors that are not DistilBertForSequenceClassification parameters (e.g. MLM head). */
+  unusedKeys: string[];
+  /** Parameters initialised because the checkpoint lacked them. */
+  initialisedKeys: string[];
+}
+
+export async function loadModelDir(dir: string, opts: LoadModelOptions & { requireMeta: false }): Promise<Omit<LoadedModel, "meta"> & { meta?: DistilBertMeta }>;
+export async function loadModelDir(dir: string, opts?: LoadModelOptions): Promise<LoadedModel>;
+export async function loadModelDir(dir: string, opts: LoadModelOptions = {}): Promise<Omit<LoadedModel, "meta"> & { meta?: DistilBertMeta }> {
+  try {
+    if (!(await stat(dir)).isDirectory()) throw new LenpredError("not a directory", { file: dir });
+  } catch (e) {
+    if (e instanceof LenpredError) throw e;
+    throw new LenpredError("model directory not found", { file: dir });
+  }
+  const configFile = join(dir, CONFIG_FILE);
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(await readFile(configFile, "utf8")) as Record<string, unknown>;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new LenpredError(code === "ENOENT" ? "missing (not an HF model directory)" : `malformed JSON (${(e as Error).message})`, { file: configFile });
+  }
+  if (raw.model_type !== undefined && raw.model_type !== "distilbert") {
+    throw new LenpredError(`model_type ${JSON.stringify(raw.model_type)} is not "distilbert"`, { file: configFile, field: "model_type" });
+  }
+  const config = parseConfig({ ...raw, ...opts.configOverrides }, configFile);
+  validateHead(config, configFile);
+
+  let meta: DistilBertMeta | undefined;
+  if (opts.requireMeta ?? true) {
+    meta = (await readModelMeta(dir)) as DistilBertMeta;
+    const metaFile = join(dir, META_FILE);
+    if (meta.kind !== "distilbert") throw new LenpredError(`kind '${meta.kind}' is not "distilbert"`, { file: metaFile, field: "kind" });
+    if (config.head === "classification" && meta.buckets.edges.length !== config.num_labels) {
+      throw new LenpredError(`${meta.buckets.edges.length} buckets but config.json has ${config.num_labels} labels`, { file: metaFile, field: "buckets" });
+    }
+  }
+
+  const weightsFile = join(dir, WEIGHTS_FILE);
+  const expected = new Set(paramSpecs(config).map((s) => s.name));
+  // Accept bare DistilBertModel keys ("embeddings.…", "transformer.…") as well as prefixed ones.
+  const canonical = (name: string) => (name.startsWith("embeddings.") || name.startsWith("transformer.") ? PREFIX + name : name);
+  const read = await readSafetensors(weightsFile, { skipNonFloat: true });
+  const params: NamedTensors = new Map();
+  const unusedKeys: string[] = [...read.skipped];
+  for (const [name, t] of read.tensors) {
+    const key = canonical(name);
+    if (expected.has(key)) params.set(key, t);
+    else unusedKeys.push(name);
+  }
+  const initialisedKeys: string[] = [];
+  if (opts.initMissingHeadSeed !== undefined) {
+    const missingHead = [...expected].filter((k) => !params.has(k) && (k.startsWith("pre_classifier.") || k.startsWith("classifier.")));
+    if (missingHead.length) {
+      const init = initParams(config, opts.initMissingHeadSeed, (n) => missingHead.includes(n));
+      for (const [k, t] of init) { params.set(k, t); initialisedKeys.push(k); }
+    }
+  }
+  validateParams(config, params, weightsFile);
+  return { config, params, meta, unusedKeys, initialisedKeys };
+}

@@ -1,12 +1,13 @@
-/** Pure parts of `lenpred serve`: quantile buckets, the chat → prompt rule, error field names, the micro-batcher. */
+/** Pure parts of `lenpred serve`: the quantile semantics it serves, the chat → prompt rule, error field names, the micro-batcher. */
 import { describe, expect, it } from "vitest";
 import { uniformBuckets } from "../src/data/buckets.js";
+import { LengthPredictor } from "../src/predictor/length-predictor.js";
 import type { Prediction, Predictor } from "../src/predictor/types.js";
 import { MicroBatcher, QueueFullError, ShuttingDownError } from "../src/serve/batcher.js";
 import { chatPrompt, ChatPromptError } from "../src/serve/chat.js";
-import { applyQuantile, quantileBucket } from "../src/serve/quantile.js";
 import { fieldFromPointer } from "../src/serve/server.js";
 import { SyntheticPredictor } from "../src/serve/synthetic.js";
+import { LenpredError } from "../src/util/errors.js";
 import { createRng } from "../src/util/rng.js";
 
 /** Reference: sort-free brute force — the first b whose prefix sum, recomputed from scratch, reaches q·total. */
@@ -18,64 +19,64 @@ function referenceQuantile(p: number[], q: number): number {
   return p.length - 1;
 }
 
-describe("quantileBucket", () => {
-  it("picks the smallest bucket whose cumulative probability reaches q", () => {
+/** A predictor answering every prompt with the given prediction (what the server wraps in LengthPredictor.from). */
+function fixed(pred: Prediction, buckets = uniformBuckets(200, 4)): Predictor {
+  return {
+    name: "fixed", buckets,
+    predict: async () => pred,
+    predictBatch: async (ps) => ps.map(() => pred),
+  };
+}
+/** The server's quantile decision: LengthPredictor over a predictor with these probabilities. */
+async function served(probabilities: number[], q: number): Promise<Prediction> {
+  const scheme = uniformBuckets(probabilities.length * 10, probabilities.length);
+  const lp = LengthPredictor.from(fixed({ bucket: 0, upperBound: 10, expectedTokens: 7, probabilities }, scheme));
+  return (await lp.predictBatch(["x"], { quantile: q }))[0]!;
+}
+
+describe("quantile semantics the server serves (LengthPredictor)", () => {
+  it("picks the smallest bucket whose cumulative probability reaches q", async () => {
     const p = [0.1, 0.2, 0.3, 0.4];
-    expect(quantileBucket(p, 0.05)).toBe(0);
-    expect(quantileBucket(p, 0.1)).toBe(0);
-    expect(quantileBucket(p, 0.11)).toBe(1);
-    expect(quantileBucket(p, 0.5)).toBe(2);
-    expect(quantileBucket(p, 0.61)).toBe(3);
-    expect(quantileBucket(p, 1)).toBe(3);
+    expect((await served(p, 0.05)).bucket).toBe(0);
+    expect((await served(p, 0.1)).bucket).toBe(0);
+    expect((await served(p, 0.11)).bucket).toBe(1);
+    expect((await served(p, 0.5)).bucket).toBe(2);
+    expect((await served(p, 0.61)).bucket).toBe(3);
+    expect((await served(p, 0.999)).bucket).toBe(3);
   });
 
-  it("agrees with a brute-force reference on random distributions", () => {
+  it("agrees with a brute-force reference on random distributions, and is monotone in q", async () => {
     const rng = createRng("quantile");
-    for (let t = 0; t < 500; t++) {
+    for (let t = 0; t < 300; t++) {
       const n = 1 + rng.int(12);
       const raw = Array.from({ length: n }, () => (rng.next() < 0.2 ? 0 : rng.next()));
       if (!raw.some((x) => x > 0)) raw[0] = 1;
       const sum = raw.reduce((a, b) => a + b, 0);
       const p = raw.map((x) => x / sum);
-      const q = Math.max(1e-6, rng.next());
-      expect(quantileBucket(p, q)).toBe(referenceQuantile(p, q));
+      const q = Math.min(1 - 1e-6, Math.max(1e-6, rng.next()));
+      const got = await served(p, q);
+      expect(got.bucket).toBe(referenceQuantile(p, q));
+      expect(got.upperBound).toBe((got.bucket + 1) * 10);
+      expect((await served(p, Math.min(1 - 1e-6, q + 0.1))).bucket).toBeGreaterThanOrEqual(got.bucket);
     }
   });
 
-  it("never returns a zero-probability tail bucket for q = 1 despite rounding", () => {
-    // 0.1 × 10 sums to 0.9999999999999999 in floating point; trailing zeros must not be chosen.
-    const p = [...Array(10).fill(0.1), 0, 0];
-    expect(quantileBucket(p, 1)).toBe(9);
+  it("does not fall off the end when float sums stay a hair below 1", async () => {
+    // 0.1 × 10 sums to 0.9999999999999999 in floating point.
+    expect((await served(Array(10).fill(0.1), 0.9999999999)).bucket).toBe(9);
   });
 
-  it("normalises unnormalised probabilities and is monotone in q", () => {
-    const p = [2, 0, 6, 2];
-    expect(quantileBucket(p, 0.2)).toBe(0);
-    expect(quantileBucket(p, 0.21)).toBe(2);
-    let last = 0;
-    for (let q = 0.01; q <= 1; q += 0.01) {
-      const b = quantileBucket(p, q);
-      expect(b).toBeGreaterThanOrEqual(last);
-      last = b;
+  it("keeps expectedTokens (a mean) and the probabilities", async () => {
+    const got = await served([0.5, 0.3, 0.15, 0.05], 0.9);
+    expect(got).toEqual({ bucket: 2, upperBound: 30, expectedTokens: 7, probabilities: [0.5, 0.3, 0.15, 0.05] });
+  });
+
+  it("accepts only 0 < q < 1, and refuses predictors without probabilities with a LenpredError", async () => {
+    for (const q of [0, 1, -0.1, 1.01, Number.NaN]) {
+      await expect(served([0.5, 0.5], q)).rejects.toThrow(/quantile must be in \(0, 1\)/);
     }
-  });
-
-  it("rejects q outside (0, 1] and bad vectors", () => {
-    expect(() => quantileBucket([1], 0)).toThrow(/quantile/);
-    expect(() => quantileBucket([1], 1.01)).toThrow(/quantile/);
-    expect(() => quantileBucket([1], Number.NaN)).toThrow(/quantile/);
-    expect(() => quantileBucket([0, 0], 0.5)).toThrow(/zero/);
-    expect(() => quantileBucket([0.5, -0.1], 0.5)).toThrow(/>= 0/);
-    expect(() => quantileBucket([0.5, Number.NaN], 0.5)).toThrow(/finite/);
-  });
-
-  it("applyQuantile moves bucket and upperBound, keeps expectedTokens", () => {
-    const scheme = uniformBuckets(200, 4);
-    const pred: Prediction = { bucket: 0, upperBound: 50, expectedTokens: 70, probabilities: [0.5, 0.3, 0.15, 0.05] };
-    expect(applyQuantile(pred, scheme, 0.5)).toEqual({ ...pred, bucket: 0, upperBound: 50 });
-    expect(applyQuantile(pred, scheme, 0.9)).toEqual({ ...pred, bucket: 2, upperBound: 150 });
-    expect(() => applyQuantile({ bucket: 0, upperBound: 50, expectedTokens: 1 }, scheme, 0.9)).toThrow(/no probabilities/);
-    expect(() => applyQuantile({ ...pred, probabilities: [1] }, scheme, 0.9)).toThrow(/1 probabilities for 4 buckets/);
+    const point = LengthPredictor.from(fixed({ bucket: 0, upperBound: 50, expectedTokens: 1 }));
+    await expect(point.predictBatch(["x"], { quantile: 0.9 })).rejects.toBeInstanceOf(LenpredError);
   });
 });
 
@@ -134,16 +135,21 @@ class GatedPredictor implements Predictor {
   readonly name = "gated";
   readonly buckets = uniformBuckets(100, 4);
   readonly sizes: number[] = [];
+  readonly quantiles: Array<number | undefined> = [];
   private gates: Array<() => void> = [];
   fail = false;
+  /** Throw only for calls at this quantile. */
+  failQuantile: number | undefined;
   async predict(p: string) {
     return (await this.predictBatch([p]))[0]!;
   }
-  async predictBatch(prompts: string[]): Promise<Prediction[]> {
+  /** expectedTokens = prompt length + the quantile it was decoded at (0 without), so mix-ups show. */
+  async predictBatch(prompts: string[], opts: { quantile?: number } = {}): Promise<Prediction[]> {
     this.sizes.push(prompts.length);
+    this.quantiles.push(opts.quantile);
     await new Promise<void>((r) => this.gates.push(r));
-    if (this.fail) throw new Error("model exploded");
-    return prompts.map((p) => ({ bucket: 0, upperBound: 25, expectedTokens: p.length }));
+    if (this.fail || (opts.quantile !== undefined && opts.quantile === this.failQuantile)) throw new Error("model exploded");
+    return prompts.map((p) => ({ bucket: 0, upperBound: 25, expectedTokens: p.length + (opts.quantile ?? 0) }));
   }
   get waiting(): number {
     return this.gates.length;
@@ -181,6 +187,43 @@ describe("MicroBatcher", () => {
     const results = await Promise.all([first, ...more, ...later]);
     expect(results.map((r) => r.map((x) => x.expectedTokens))).toEqual([[1], [2], [3, 4], [5], [6, 7], [8, 9]]);
     expect(p.sizes).toEqual([4, 4, 1]);
+  });
+
+  it("splits a batch by quantile: one call per distinct q, in queue order, each prompt decoded at its own q", async () => {
+    const p = new GatedPredictor();
+    const b = new MicroBatcher(p, { maxBatch: 8, maxWaitMs: 0, maxQueue: 100 });
+    const first = b.submit(["a"]);
+    await until(() => p.waiting === 1);
+    const queued = [b.submit(["bb"], 0.9), b.submit(["ccc"]), b.submit(["dddd", "eeeee"], 0.9), b.submit(["f"], 0.5)];
+    const onDone = Promise.all(queued);
+    while (p.sizes.reduce((x, y) => x + y, 0) < 6 || p.waiting > 0) {
+      p.release();
+      await tick();
+    }
+    expect((await first)[0]!.expectedTokens).toBe(1);
+    expect((await onDone).map((r) => r.map((x) => x.expectedTokens))).toEqual([[2.9], [3], [4.9, 5.9], [1.5]]);
+    expect(p.sizes).toEqual([1, 3, 1, 1]);
+    expect(p.quantiles).toEqual([undefined, 0.9, undefined, 0.5]);
+  });
+
+  it("a failed quantile group rejects only its own prompts", async () => {
+    const p = new GatedPredictor();
+    p.failQuantile = 0.5;
+    const calls: Array<[number, boolean, number | undefined]> = [];
+    const b = new MicroBatcher(p, { maxBatch: 8, maxWaitMs: 0, maxQueue: 100, onBatch: (size, _s, ok, d) => calls.push([size, ok, d.quantile]) });
+    const first = b.submit(["a"]);
+    await until(() => p.waiting === 1);
+    const bad = b.submit(["xx", "yy"], 0.5);
+    const good = b.submit(["zzz"], 0.25);
+    bad.catch(() => undefined);
+    while (p.sizes.reduce((x, y) => x + y, 0) < 4 || p.waiting > 0) {
+      p.release();
+      await tick();
+    }
+    await first;
+    await expect(bad).rejects.toThrow(/exploded/);
+    expect((await good)[0]!.expectedTokens).toBe(3.25);
+    expect(calls).toEqual([[1, true, undefined], [2, false, 0.5], [1, true, 0.25]]);
   });
 
   it("dispatches a lone prompt after maxWaitMs", async () => {

@@ -152,6 +152,8 @@ describe("POST /v1/predict", () => {
     ["no user message", { messages: [{ role: "assistant", content: "x" }] }, 400, "messages"],
     ["quantile 0", { prompt: "a", quantile: 0 }, 400, "quantile"],
     ["quantile above 1", { prompt: "a", quantile: 1.5 }, 400, "quantile"],
+    ["quantile 1 (LengthPredictor needs q < 1)", { prompt: "a", quantile: 1 }, 400, "quantile"],
+    ["quantile negative", { prompt: "a", quantile: -0.5 }, 400, "quantile"],
     ["quantile as a string", { prompt: "a", quantile: "0.5" }, 400, "quantile"],
     ["quantile null", { prompt: "a", quantile: null }, 400, "quantile"],
     ["model is a number", { prompt: "a", model: 5 }, 400, "model"],
@@ -173,6 +175,13 @@ describe("POST /v1/predict", () => {
     expect(typeof r.json.error.message).toBe("string");
     expect(r.json.error.message.length).toBeGreaterThan(5);
     if (field && field !== "body") expect(r.json.error.message).toContain(field);
+  });
+
+  it("states LengthPredictor's quantile range, and the value it got, in the error", async () => {
+    for (const q of [1, 0, 1.5, "0.5"]) {
+      const r = await post(url, { prompt: "a", quantile: q });
+      expect(r.json.error).toEqual({ field: "quantile", message: `quantile must be a number in (0, 1), got ${JSON.stringify(q)}` });
+    }
   });
 
   it("answers wrong methods with 405 + Allow and unknown paths with 404", async () => {
@@ -290,7 +299,10 @@ describe("readiness, errors, metrics, OpenAPI", () => {
     expect(plain.json).toEqual({ bucket: 0, upperBound: 25, expectedTokens: 3 });
     const r = await post(url, { prompt: "abc", quantile: 0.9 });
     expect(r.status).toBe(400);
-    expect(r.json.error).toEqual({ field: "quantile", message: expect.stringMatching(/no probabilities/) });
+    expect(r.json.error).toEqual({ field: "quantile", message: expect.stringMatching(/quantile mode needs bucket probabilities.*'counting'/) });
+    // The client's mistake, not a failed batch.
+    const m = await (await fetch(url + "/metrics")).text();
+    expect(m).toContain("lenpred_batch_failures_total 0");
   });
 
   it("answers 500 with a JSON error when the predictor throws, and keeps serving", async () => {

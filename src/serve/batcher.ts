@@ -7,16 +7,29 @@
  * whichever comes first; while a batch runs, new prompts accumulate for the next. `maxBatch = 1` turns
  * batching off (each prompt is its own call, still one at a time). The queue is bounded in prompts:
  * `submit` rejects a whole request with QueueFullError (→ 503 + Retry-After) rather than queue part of it.
+ *
+ * Quantile: every request may ask for its own conservative-mode quantile, which the predictor applies when
+ * it decodes (for a regression head it is not a post-processing of probabilities). A dispatched batch is
+ * therefore split by quantile into one `predictBatch` call per distinct value, in queue order — a single
+ * call when every client uses the same q, the usual case for a scheduler. A failed call rejects only its
+ * own prompts.
  */
-import type { Prediction, Predictor } from "../predictor/types.js";
+import type { PredictOptions } from "../predictor/length-predictor.js";
+import type { Prediction } from "../predictor/types.js";
+
+/** What the batcher drives: `LengthPredictor` (any plain `Predictor` works when no quantile is asked for). */
+export interface BatchPredictor {
+  readonly name: string;
+  predictBatch(prompts: string[], opts?: PredictOptions): Promise<Prediction[]>;
+}
 
 export interface BatcherOptions {
   maxBatch: number;
   maxWaitMs: number;
   /** Prompts allowed to wait (not counting the batch being run). */
   maxQueue: number;
-  /** Called after every predictor call with its size and duration, e.g. for metrics. */
-  onBatch?: (size: number, seconds: number, ok: boolean) => void;
+  /** Called after every predictor call with its size, duration and outcome, e.g. for metrics. */
+  onBatch?: (size: number, seconds: number, ok: boolean, detail: { quantile?: number; error?: unknown }) => void;
 }
 
 export class QueueFullError extends Error {
@@ -33,6 +46,7 @@ export class ShuttingDownError extends Error {
 
 interface Item {
   prompt: string;
+  quantile: number | undefined;
   enqueuedAt: number;
   resolve: (p: Prediction) => void;
   reject: (e: unknown) => void;
@@ -47,7 +61,7 @@ export class MicroBatcher {
   /** Smoothed seconds per batch, for Retry-After. */
   private batchSeconds = 0;
 
-  constructor(private readonly predictor: Predictor, private readonly opts: BatcherOptions) {
+  constructor(private readonly predictor: BatchPredictor, private readonly opts: BatcherOptions) {
     for (const k of ["maxBatch", "maxQueue"] as const) {
       if (!(Number.isInteger(opts[k]) && opts[k] >= 1)) throw new RangeError(`${k} must be an integer >= 1, got ${opts[k]}`);
     }
@@ -63,15 +77,15 @@ export class MicroBatcher {
     return this.running;
   }
 
-  /** Queue the prompts; resolves with their predictions in order. All-or-nothing admission. */
-  submit(prompts: readonly string[]): Promise<Prediction[]> {
+  /** Queue the prompts (decoded at `quantile`, if given); resolves with their predictions in order. All-or-nothing admission. */
+  submit(prompts: readonly string[], quantile?: number): Promise<Prediction[]> {
     if (this.closed) return Promise.reject(new ShuttingDownError());
     if (this.queue.length + prompts.length > this.opts.maxQueue) {
       return Promise.reject(new QueueFullError(this.retryAfter()));
     }
     const now = performance.now();
     const results = prompts.map((prompt) => new Promise<Prediction>((resolve, reject) => {
-      this.queue.push({ prompt, enqueuedAt: now, resolve, reject });
+      this.queue.push({ prompt, quantile, enqueuedAt: now, resolve, reject });
     }));
     this.schedule();
     return Promise.all(results);
@@ -122,26 +136,47 @@ export class MicroBatcher {
     this.running = true;
     const batch = this.queue.splice(0, this.opts.maxBatch);
     const t0 = performance.now();
-    let ok = false;
     try {
-      const preds = await this.predictor.predictBatch(batch.map((i) => i.prompt));
-      if (!Array.isArray(preds) || preds.length !== batch.length) {
-        throw new Error(`predictor ${this.predictor.name} returned ${Array.isArray(preds) ? preds.length : typeof preds} predictions for ${batch.length} prompts`);
-      }
-      batch.forEach((item, i) => item.resolve(preds[i]!));
-      ok = true;
-    } catch (e) {
-      for (const item of batch) item.reject(e);
+      for (const group of byQuantile(batch)) await this.call(group);
     } finally {
       const seconds = (performance.now() - t0) / 1000;
       this.batchSeconds = this.batchSeconds === 0 ? seconds : 0.8 * this.batchSeconds + 0.2 * seconds;
       this.running = false;
-      try {
-        this.opts.onBatch?.(batch.length, seconds, ok);
-      } finally {
-        // Prompts that arrived during the run wait only the rest of their maxWaitMs (usually nothing).
-        this.schedule();
-      }
+      // Prompts that arrived during the run wait only the rest of their maxWaitMs (usually nothing).
+      this.schedule();
     }
   }
+
+  /** One predictor call for prompts sharing a quantile; settles every item, never throws. */
+  private async call(items: Item[]): Promise<void> {
+    const quantile = items[0]!.quantile;
+    const t0 = performance.now();
+    let error: unknown;
+    try {
+      const preds = await this.predictor.predictBatch(items.map((i) => i.prompt), quantile === undefined ? undefined : { quantile });
+      if (!Array.isArray(preds) || preds.length !== items.length) {
+        throw new Error(`predictor ${this.predictor.name} returned ${Array.isArray(preds) ? preds.length : typeof preds} predictions for ${items.length} prompts`);
+      }
+      items.forEach((item, i) => item.resolve(preds[i]!));
+    } catch (e) {
+      error = e;
+      for (const item of items) item.reject(e);
+    }
+    try {
+      this.opts.onBatch?.(items.length, (performance.now() - t0) / 1000, error === undefined, { quantile, error });
+    } catch {
+      // A metrics callback must not stall the queue.
+    }
+  }
+}
+
+/** Items grouped by quantile, groups in order of their first item, items in queue order. */
+function byQuantile(items: Item[]): Item[][] {
+  const groups = new Map<number | undefined, Item[]>();
+  for (const it of items) {
+    const g = groups.get(it.quantile);
+    if (g) g.push(it);
+    else groups.set(it.quantile, [it]);
+  }
+  return [...groups.values()];
 }

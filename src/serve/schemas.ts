@@ -44,8 +44,13 @@ export function predictBodySchema(limits: ServeLimits) {
       },
       model: { type: "string", maxLength: 256, description: "OpenAI model name; accepted and ignored." },
       quantile: {
-        type: "number", exclusiveMinimum: 0, maximum: 1,
-        description: "Reserve the smallest bucket whose cumulative probability is >= quantile instead of the most likely bucket (needs a predictor with probabilities).",
+        type: "number", exclusiveMinimum: 0, exclusiveMaximum: 1,
+        description:
+          "Conservative mode, 0 < quantile < 1 (LengthPredictor's range): reserve for the q-quantile of the predicted length " +
+          "instead of the most likely bucket. Classification models: the smallest bucket whose cumulative probability is >= q; " +
+          "regression head: from the residual spread recorded at training; quantile head: its levels, interpolated. " +
+          "Models with no such distribution (median, majority, linear baselines) answer 400 on `quantile`. " +
+          "Requests with different quantiles are micro-batched separately.",
       },
     },
   } as const;

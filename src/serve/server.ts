@@ -1,6 +1,7 @@
 /**
  * `buildServer(options)`: the Fastify app behind `lenpred serve`. Routes:
  *   POST /v1/predict   {prompt} | {prompts: [...]} | OpenAI chat {model?, messages: [...]}, optional quantile
+ *                      (0 < q < 1, decoded by `LengthPredictor` — the library's one quantile semantics)
  *   GET  /v1/model     predictor name and bucket scheme
  *   GET  /healthz      liveness (the process answers)
  *   GET  /readyz       readiness (model loaded and warmed up, not shutting down)
@@ -12,16 +13,21 @@
  */
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from "fastify";
 import swagger from "@fastify/swagger";
+import { LengthPredictor } from "../predictor/length-predictor.js";
 import type { Prediction, Predictor } from "../predictor/types.js";
+import { LenpredError } from "../util/errors.js";
 import { MicroBatcher, QueueFullError, ShuttingDownError } from "./batcher.js";
 import { chatPrompt, ChatPromptError, type ChatMessage } from "./chat.js";
 import { resolveLimits, type ServeLimits } from "./limits.js";
 import { createMetrics, type ServeMetrics } from "./metrics.js";
-import { applyQuantile } from "./quantile.js";
 import { bucketsSchema, errorSchema, predictBodySchema, predictionSchema } from "./schemas.js";
 
 export interface ServeOptions {
-  /** The predictor, or a promise of it (the server answers /healthz while it loads; /readyz says 503 until then). */
+  /**
+   * The predictor, or a promise of it (the server answers /healthz while it loads; /readyz says 503 until then).
+   * A `LengthPredictor` (e.g. `LengthPredictor.load(dir)`) is used as is; any other `Predictor` is wrapped with
+   * `LengthPredictor.from`, so quantile requests always get LengthPredictor's semantics.
+   */
   predictor: Predictor | Promise<Predictor>;
   /** Most prompts per predictor call (1 = no batching). Default 32. */
   maxBatch?: number;
@@ -43,7 +49,7 @@ export interface ServeState {
   status: ServeStatus;
   /** Resolves when the predictor is loaded (and warmed up); rejects if loading fails. */
   ready: Promise<void>;
-  predictor?: Predictor;
+  predictor?: LengthPredictor;
   batcher?: MicroBatcher;
   metrics: ServeMetrics;
   limits: ServeLimits;
@@ -72,6 +78,14 @@ export const SERVE_ROUTES: Record<string, string[]> = {
   "/openapi.json": ["GET", "HEAD"],
 };
 
+/**
+ * LengthPredictor throws LenpredError when a model cannot decode at a quantile (no probabilities, or a
+ * regression head without a recorded residual spread). Anything else a predictor throws stays a 500.
+ */
+function isQuantileRefusal(error: unknown, quantile: number | undefined): boolean {
+  return quantile !== undefined && error instanceof LenpredError;
+}
+
 export function sendError(reply: FastifyReply, status: number, message: string, field: string | null = null): FastifyReply {
   return reply.code(status).type("application/json; charset=utf-8").send({ error: { message, field } });
 }
@@ -85,7 +99,7 @@ export function fieldFromPointer(pointer: string, extra?: string): string {
   return out === "" ? "body" : out;
 }
 
-function validationError(err: FastifyError): { message: string; field: string } {
+function validationError(err: FastifyError, body: unknown): { message: string; field: string } {
   const v = err.validation![0]!;
   const params = v.params as Record<string, unknown>;
   const missing = typeof params.missingProperty === "string" ? params.missingProperty : undefined;
@@ -93,6 +107,11 @@ function validationError(err: FastifyError): { message: string; field: string } 
   let message = missing ? "is required" : v.message ?? "is invalid";
   if (Array.isArray(params.allowedValues)) message += ` (${params.allowedValues.join(", ")})`;
   if (field === "body" && v.keyword === "type") message = "request body must be a JSON object";
+  if (field === "quantile") {
+    // One message for every way q can be wrong, stating LengthPredictor's range.
+    const got = (body as { quantile?: unknown } | null)?.quantile;
+    return { message: `quantile must be a number in (0, 1), got ${JSON.stringify(got)}`, field };
+  }
   return { message: field === "body" ? message : `${field} ${message}`, field };
 }
 
@@ -124,14 +143,16 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   const state: ServeState = { status: "loading", ready: Promise.resolve(), metrics, limits };
   state.ready = (async () => {
     try {
-      const predictor = await opts.predictor;
+      const loaded = await opts.predictor;
+      const predictor = loaded instanceof LengthPredictor ? loaded : LengthPredictor.from(loaded);
       batcher = new MicroBatcher(predictor, {
         maxBatch, maxWaitMs, maxQueue,
-        onBatch(size, seconds, ok) {
+        onBatch(size, seconds, ok, { quantile, error }) {
           metrics.batchSize.observe(size);
           metrics.batchSeconds.observe(seconds);
           if (ok) metrics.prompts.inc(size);
-          else metrics.batchFailures.inc();
+          // A model without a quantile mode refusing q is the client's 400, not a failed batch.
+          else if (!isQuantileRefusal(error, quantile)) metrics.batchFailures.inc();
         },
       });
       if (opts.warmup) await predictor.predictBatch(["Warm-up prompt: how long will the answer be?"]);
@@ -176,7 +197,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation && err.validation.length > 0) {
-      const { message, field } = validationError(err);
+      const { message, field } = validationError(err, req.body);
       return sendError(reply, 400, message, field);
     }
     const status = err.statusCode ?? 500;
@@ -236,8 +257,9 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     }
     let preds: Prediction[];
     try {
-      preds = await batcher.submit(prompts);
+      preds = await batcher.submit(prompts, body.quantile);
     } catch (e) {
+      if (isQuantileRefusal(e, body.quantile)) return sendError(reply, 400, `${(e as Error).message} (model '${state.predictor!.name}')`, "quantile");
       if (e instanceof QueueFullError || e instanceof ShuttingDownError) {
         const queueFull = e instanceof QueueFullError;
         metrics.rejected.inc({ reason: queueFull ? "queue_full" : "shutting_down" });
@@ -245,13 +267,6 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
         return sendError(reply, 503, e.message);
       }
       throw e;
-    }
-    if (body.quantile !== undefined) {
-      const q = body.quantile;
-      if (!preds.every((p) => p.probabilities)) {
-        return sendError(reply, 400, `predictor '${state.predictor!.name}' gives no probabilities, so it has no quantile mode`, "quantile");
-      }
-      preds = preds.map((p) => applyQuantile(p, state.predictor!.buckets, q));
     }
     return body.prompts !== undefined ? { predictions: preds } : preds[0];
   });

@@ -10,7 +10,8 @@
  *
  * The server runs as a child process (`lenpred serve`), so the load generator does not share its event
  * loop. Predictors measured, each named in the output:
- *   - `--model DIR` if given; otherwise a REAL n-gram baseline model (kind "ngram", from main) that the
+ *   - `--model DIR` if given (any kind `LengthPredictor.load` opens, e.g. a DistilBERT model directory from
+ *     `lenpred train`: ONNX Runtime runs off the event loop, one run per micro-batch); otherwise a REAL n-gram baseline model (kind "ngram", from main) that the
  *     bench trains in a temp dir from ../shared (Alpaca + Vicuna lengths, ~10 s; skipped with a message when
  *     the data is absent). It predicts synchronously on the event loop, so batching can only save
  *     per-request overhead there;

@@ -13,7 +13,8 @@ import { Session, i64 } from "../src/engine/session.js";
 import { loadModelDir, saveModelDir } from "../src/model/checkpoint.js";
 import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
 import { buildGraph, DistilBertModel } from "../src/model/distilbert.js";
-import { exportInferenceOnnx } from "../src/model/export-onnx.js";
+import { buildInferenceOnnx, exportInferenceOnnx } from "../src/model/export-onnx.js";
+import { externalizeInitializers } from "../src/model/onnx-external.js";
 import { initParams } from "../src/model/params.js";
 import type { NamedTensors } from "../src/model/tensors.js";
 import { createRng } from "../src/util/rng.js";
@@ -85,7 +86,7 @@ describe("DistilBERT parity", () => {
     });
   }
 
-  it("model.onnx loaded by plain onnxruntime-node matches the engine within 1e-4 (float32 and float16 weights)", async () => {
+  it("model.onnx loaded by plain onnxruntime-node matches the engine within 1e-4 (float32/float16, embedded/shared weights)", async () => {
     const params = lively(TINY, 21);
     const model = await DistilBertModel.create(TINY, { params });
     models.push(model);
@@ -121,6 +122,31 @@ describe("DistilBERT parity", () => {
     const s16 = await ort.InferenceSession.create(readFileSync(join(mdir, "model.onnx")), { intraOpNumThreads: 1 });
     expect(maxAbsDiff((await run(s16, b)).data as Float32Array, await m16.forward(b))).toBeLessThan(1e-4);
     await s16.release();
+
+    // Shared weights: model.onnx is only the graph and reads model.safetensors (F16 and F32), same logits.
+    for (const dtype of ["F16", "F32"] as const) {
+      const sdir = join(dir, `shared-${dtype}`);
+      await saveModelDir(sdir, { config: TINY, params, meta: { buckets: uniformBuckets(500, 5), tokenizer: "bert-base-uncased" }, dtype, onnxWeights: "shared" });
+      expect(readFileSync(join(sdir, "model.onnx")).length).toBeLessThan(100_000);
+      expect(JSON.parse(readFileSync(join(sdir, "lenpred.json"), "utf8")).onnxWeights).toBe("shared");
+      const ss = await ort.InferenceSession.create(join(sdir, "model.onnx"), { intraOpNumThreads: 1 });
+      const mm = await DistilBertModel.create(TINY, { params: (await loadModelDir(sdir)).params });
+      models.push(mm);
+      expect(maxAbsDiff((await run(ss, b)).data as Float32Array, await mm.forward(b))).toBeLessThan(1e-4);
+      await ss.release();
+    }
+    await expect(saveModelDir(join(dir, "shared-bf16"), { config: TINY, params, meta: { buckets: uniformBuckets(500, 5), tokenizer: "x" }, dtype: "BF16", onnxWeights: "shared" })).rejects.toThrow(/needs F32 or F16/);
+  });
+
+  it("externalizing initializers checks names and byte counts", () => {
+    const bytes = buildInferenceOnnx(TINY, initParams(TINY, 1));
+    expect(() => externalizeInitializers(bytes, new Map([["nope", { location: "w.bin", offset: 0, length: 4 }]]))).toThrow(/no initializer named nope/);
+    expect(() => externalizeInitializers(bytes, new Map([["classifier.bias", { location: "w.bin", offset: 0, length: 4 }]]))).toThrow(/classifier\.bias' has 20 bytes/);
+    const ok = externalizeInitializers(bytes, new Map([["classifier.bias", { location: "w.bin", offset: 8, length: 20 }]]));
+    for (const k of ["w.bin", "location", "offset", "length"]) expect(Buffer.from(ok).includes(Buffer.from(k))).toBe(true);
+    // Everything else is byte-identical: only the one initializer changed.
+    const big = buildInferenceOnnx(TINY, initParams(TINY, 1));
+    expect(Buffer.from(externalizeInitializers(big, new Map())).equals(Buffer.from(big))).toBe(true);
   });
 
   it("the training graph's loss and gradients match the float64 reference (finite differences)", async () => {

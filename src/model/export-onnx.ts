@@ -8,15 +8,24 @@
 import { Graph, type ConstData, type TypedData } from "../engine/graph.js";
 import * as op from "../engine/ops.js";
 import { writeFileAtomic } from "../util/atomic.js";
+import { LenpredError } from "../util/errors.js";
 import type { DistilBertConfig } from "./config.js";
 import { buildForward } from "./graph.js";
 import { f32ToF16Bits } from "./half.js";
+import { externalizeInitializers, type ExternalRef } from "./onnx-external.js";
+import type { SafetensorsHeader } from "./safetensors.js";
 import { validateParams } from "./params.js";
 import type { NamedTensors } from "./tensors.js";
 
 export interface ExportOptions {
   /** Initializer storage (default float32). */
   weights?: "float32" | "float16";
+  /**
+   * Read the weights from a safetensors file beside model.onnx instead of embedding them (ONNX external
+   * data). Its tensors must be stored as `weights` says (F32 for float32, F16 for float16). ORT then needs
+   * the model loaded from its path, with that file next to it.
+   */
+  external?: { location: string; header: SafetensorsHeader };
 }
 
 export const ONNX_INPUTS = ["input_ids", "attention_mask"] as const;
@@ -47,7 +56,16 @@ export function buildInferenceOnnx(config: DistilBertConfig, params: NamedTensor
   };
   const { logits } = buildForward(g, config, param, ids, mask, { training: false });
   g.output("logits", logits);
-  return g.toOnnx({ producer: "lenpred" });
+  const bytes = g.toOnnx({ producer: "lenpred" });
+  if (!opts.external) return bytes;
+  const want = opts.weights === "float16" ? "F16" : "F32";
+  const refs = new Map<string, ExternalRef>();
+  for (const e of opts.external.header.entries) {
+    if (!params.has(e.name)) continue;
+    if (e.dtype !== want) throw new LenpredError(`stored as ${e.dtype}, but the ONNX export wants ${want} to share the bytes`, { file: opts.external.location, field: e.name });
+    refs.set(opts.weights === "float16" ? `${e.name}_fp16` : e.name, { location: opts.external.location, offset: opts.external.header.dataStart + e.begin, length: e.end - e.begin });
+  }
+  return externalizeInitializers(bytes, refs);
 }
 
 export async function exportInferenceOnnx(config: DistilBertConfig, params: NamedTensors, path: string, opts: ExportOptions = {}): Promise<void> {

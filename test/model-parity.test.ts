@@ -138,6 +138,32 @@ describe("DistilBERT parity", () => {
     await expect(saveModelDir(join(dir, "shared-bf16"), { config: TINY, params, meta: { buckets: uniformBuckets(500, 5), tokenizer: "x" }, dtype: "BF16", onnxWeights: "shared" })).rejects.toThrow(/needs F32 or F16/);
   });
 
+  it("the int8 export (model.int8.onnx) stays close to the engine and picks the same classes", async () => {
+    const params = lively(TINY, 41);
+    const model = await DistilBertModel.create(TINY, { params });
+    models.push(model);
+    const b = batchOf([9, 4, 6, 9, 2, 7, 8, 5], 9, TINY.vocab_size, 12);
+    const engine = await model.forward(b);
+    const mdir = join(dir, "int8");
+    await saveModelDir(mdir, { config: TINY, params, meta: { buckets: uniformBuckets(500, 5), tokenizer: "bert-base-uncased" }, onnxInt8: true });
+    expect(JSON.parse(readFileSync(join(mdir, "lenpred.json"), "utf8")).onnxInt8).toBe("model.int8.onnx");
+    const s = await ort.InferenceSession.create(join(mdir, "model.int8.onnx"), { intraOpNumThreads: 1 });
+    expect(s.inputNames).toEqual(["input_ids", "attention_mask"]);
+    const q = (await s.run({
+      input_ids: new ort.Tensor("int64", b.inputIds, [b.batch, b.seqLen]),
+      attention_mask: new ort.Tensor("int64", b.attentionMask, [b.batch, b.seqLen]),
+    })).logits!.data as Float32Array;
+    await s.release();
+    const spread = Math.max(...engine) - Math.min(...engine);
+    const diff = maxAbsDiff(q, engine);
+    expect(diff).toBeGreaterThan(0); // it really is a different (quantized) computation
+    expect(diff).toBeLessThan(0.03 * spread);
+    const argmax = (a: ArrayLike<number>, r: number) => { let k = 0; for (let j = 1; j < 5; j++) if (a[r * 5 + j]! > a[r * 5 + k]!) k = j; return k; };
+    let same = 0;
+    for (let r = 0; r < b.batch; r++) same += argmax(q, r) === argmax(engine, r) ? 1 : 0;
+    expect(same).toBeGreaterThanOrEqual(b.batch - 1);
+  });
+
   it("externalizing initializers checks names and byte counts", () => {
     const bytes = buildInferenceOnnx(TINY, initParams(TINY, 1));
     expect(() => externalizeInitializers(bytes, new Map([["nope", { location: "w.bin", offset: 0, length: 4 }]]))).toThrow(/no initializer named nope/);

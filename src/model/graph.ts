@@ -28,6 +28,8 @@ export interface ForwardOptions {
   training: boolean;
   /** Base seed for the Dropout nodes (each node gets seed + its index); unseeded when undefined. */
   dropoutSeed?: number;
+  /** Replace the Linear named `name` (e.g. a quantized matmul in an inference export); undefined = default. */
+  linear?: (x: Tensor, name: string) => Tensor | undefined;
 }
 
 export interface ForwardResult {
@@ -43,7 +45,7 @@ export function buildForward(g: Graph, c: DistilBertConfig, param: ParamSource, 
   const dh = d / nh;
   let dropIndex = 0;
   const drop = (x: Tensor, ratio: number) => op.dropout(x, ratio, o.training, o.dropoutSeed === undefined ? undefined : o.dropoutSeed + dropIndex++);
-  const lin = (x: Tensor, name: string) => op.linear(x, param(`${name}.weight`), param(`${name}.bias`));
+  const lin = (x: Tensor, name: string) => o.linear?.(x, name) ?? op.linear(x, param(`${name}.weight`), param(`${name}.bias`));
   const norm = (x: Tensor, name: string) => op.layerNorm(x, param(`${name}.weight`), param(`${name}.bias`), { epsilon: LN_EPS });
 
   // Embeddings. Position ids are Range(0, seq) of the runtime sequence length.

@@ -194,6 +194,18 @@ export function shapeOf(x: Tensor): Tensor {
   return one(x, "Shape", { dtype: "int64", shape: [x.rank] });
 }
 
+/** The runtime size of one axis as an int64 scalar (e.g. the sequence length). */
+export function dimOf(x: Tensor, axis: number): Tensor {
+  const a = normAxis(axis, x.rank, "dimOf");
+  return squeeze(slice(shapeOf(x), [a], [a + 1]), [0]);
+}
+
+/** [0, 1, …, n−1] as int64, n an int64 scalar tensor (e.g. `dimOf(ids, 1)` for position ids). */
+export function range(n: Tensor, staticLength: Dim): Tensor {
+  const g = n.graph;
+  return one(n, "Range", { dtype: "int64", shape: [staticLength] }, [scalar(g, 0, "int64"), n, scalar(g, 1, "int64")]);
+}
+
 /** Number of elements as an int64 scalar. */
 export function sizeOf(x: Tensor): Tensor {
   return one(x, "Size", { dtype: "int64", shape: [] });

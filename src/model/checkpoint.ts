@@ -11,7 +11,7 @@
  */
 import { copyFile, readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { BucketScheme } from "../data/buckets.js";
+import { validateScheme, type BucketScheme } from "../data/buckets.js";
 import { META_FILE, readModelMeta, type ModelMeta } from "../predictor/load.js";
 import { replaceDirAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
@@ -102,6 +102,10 @@ export async function saveModelDir(dir: string, opts: SaveModelOptions): Promise
   const dtype = opts.dtype ?? "F32";
   validateHead(config);
   validateParams(config, params);
+  const buckets = validateScheme(opts.meta.buckets);
+  if (config.head === "classification" && buckets.edges.length !== config.num_labels) {
+    throw new LenpredError(`${buckets.edges.length} buckets but the config has ${config.num_labels} labels`, { field: "buckets" });
+  }
   if (opts.onnxWeights === "shared" && dtype === "BF16") {
     throw new LenpredError("onnxWeights 'shared' needs F32 or F16 weights (ONNX float16/float32), got BF16", { field: "dtype" });
   }

@@ -43,7 +43,13 @@ export async function readModelMeta(dir: string): Promise<ModelMeta> {
 export async function loadPredictor(dir: string): Promise<Predictor> {
   const meta = await readModelMeta(dir);
   switch (meta.kind) {
-    // case "distilbert": return (await import("../model/length-predictor.js")).LengthPredictor.load(dir);
+    case "majority":
+    case "median":
+    case "linear":
+    case "ngram":
+      return (await import("../baselines/index.js")).loadBaseline(meta, dir);
+    case "distilbert":
+      return (await import("./distilbert.js")).DistilBertPredictor.load(dir);
     default:
       throw new LenpredError(`unknown model kind '${meta.kind}'`, { file: join(dir, META_FILE), field: "kind" });
   }

@@ -40,3 +40,12 @@ export interface TrainableModel {
   /** Release native resources. */
   dispose(): Promise<void>;
 }
+
+/**
+ * Optional RNG access for exact resume: a model whose training step draws random numbers (dropout) exposes
+ * its generator state so a checkpoint can restore it. Models without randomness leave these undefined.
+ */
+export interface TrainableModel {
+  randomState?(): unknown;
+  setRandomState?(state: unknown): void;
+}

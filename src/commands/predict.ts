@@ -1,0 +1,73 @@
+/** `lenpred predict`: output-length predictions for one prompt or a JSONL file of prompts. */
+import type { Command } from "commander";
+
+export function register(program: Command): void {
+  program
+    .command("predict")
+    .description("predict how many tokens an LLM will answer with: one prompt, or --file prompts.jsonl")
+    .argument("[prompt]", "the prompt text (omit with --file)")
+    .option("--model <dir>", "model directory (any kind: distilbert, ngram, linear, median, majority); default: the bundled models/alpaca-s3")
+    .option("--file <jsonl>", "JSONL of prompts: objects with a prompt field (a prepared split works) or JSON strings")
+    .option("--out <jsonl>", "write predictions here (default stdout); the format `lenpred eval --preds` reads")
+    .option("--field <name>", "prompt field of --file objects", "prompt")
+    .option("--quantile <q>", "conservative mode: smallest bucket whose cumulative probability is ≥ q (e.g. 0.9)")
+    .option("--batch-size <n>", "prompts per ONNX run (grouped by length)", "32")
+    .option("--threads <n>", "onnxruntime intra-op threads", "2")
+    .option("--no-probabilities", "leave per-bucket probabilities out of the output")
+    .option("--no-progress", "no progress bar for --file")
+    .addHelpText("after", `
+Output: {bucket, upperBound, expectedTokens, probabilities} — upperBound = the bucket's upper edge
+((bucket + 1) × bucket size: the tokens to reserve), expectedTokens = probability-weighted bucket midpoints
+(or the regression head's estimate). With --file each line also has index (0-based record) and id.
+
+Examples:
+  lenpred predict --model models/alpaca-s3 "Write a haiku about autumn."
+  lenpred predict --model models/alpaca-s3 --quantile 0.9 "Explain quicksort in detail."
+  lenpred predict --model /tmp/model --file /tmp/alpaca-s3/test.jsonl --out preds.jsonl
+  lenpred eval --data /tmp/alpaca-s3 --split test --preds preds.jsonl
+See docs/predict.md.`)
+    .action(async (prompt: string | undefined, o: { model?: string; file?: string; out?: string; field: string; quantile?: string; batchSize: string; threads: string; probabilities: boolean; progress: boolean }) => {
+      const { LenpredError } = await import("../util/errors.js");
+      const posInt = (v: string, name: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n <= 0) throw new LenpredError(`--${name} must be a positive integer, got '${v}'`);
+        return n;
+      };
+      const quantile = o.quantile === undefined ? undefined : Number(o.quantile);
+      if (quantile !== undefined && !(quantile > 0 && quantile < 1)) throw new LenpredError(`--quantile must be in (0, 1), got '${o.quantile}'`);
+      if ((prompt === undefined) === (o.file === undefined)) throw new LenpredError("give either a prompt argument or --file (not both)");
+      if (o.out && !o.file) throw new LenpredError("--out goes with --file");
+      const { LengthPredictor } = await import("../predictor/length-predictor.js");
+      const { join } = await import("node:path");
+      const { repoRoot } = await import("../util/paths.js");
+      const predictor = await LengthPredictor.load(o.model ?? join(repoRoot, "models", "alpaca-s3"), { quantile, batchSize: posInt(o.batchSize, "batch-size"), threads: posInt(o.threads, "threads") });
+      try {
+        const { toRecord, predictFile, countLines } = await import("../predictor/predict-file.js");
+        if (prompt !== undefined) {
+          const p = await predictor.predict(prompt);
+          const { index: _i, ...rest } = toRecord(0, undefined, p, o.probabilities);
+          console.log(JSON.stringify(rest));
+          return;
+        }
+        const total = await countLines(o.file!);
+        let bar: import("cli-progress").SingleBar | undefined;
+        if (o.progress && process.stderr.isTTY && o.out) {
+          const cliProgress = (await import("cli-progress")).default;
+          bar = new cliProgress.SingleBar({ format: "predict [{bar}] {value}/{total} | {eta_formatted} left", stream: process.stderr, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+          bar.start(total, 0);
+        }
+        const t0 = Date.now();
+        try {
+          const n = await predictFile(predictor, o.file!, o.out ? { out: o.out } : { write: (s) => process.stdout.write(s) }, {
+            field: o.field, probabilities: o.probabilities, onProgress: (d) => bar?.update(d),
+          });
+          bar?.stop();
+          if (o.out) console.error(`predicted ${n} prompts in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${o.out}`);
+        } finally {
+          bar?.stop();
+        }
+      } finally {
+        await predictor.dispose();
+      }
+    });
+}

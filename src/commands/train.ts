@@ -1,0 +1,59 @@
+/** `lenpred train`: train a DistilBERT length predictor on prepared data (from scratch or from --init). */
+import { Command, Option } from "commander";
+
+function num(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n)) throw new Error(`--${name} expects a number, got '${v}'`);
+    return n;
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command("train")
+    .description("train a DistilBERT output-length predictor on prepared data (best checkpoint → a model directory)")
+    .option("--data <dir>", "prepared data directory (from `lenpred prepare`): train.jsonl, val.jsonl, scheme.json")
+    .requiredOption("--out <dir>", "model directory to write (also holds checkpoint/ while training)")
+    .option("--config <name|path>", "model size: tiny (2×128), small (4×256), base (6×768 = DistilBERT) or a config.json", "tiny")
+    .option("--init <dir>", "start from pretrained HF DistilBERT weights in this directory (config.json + model.safetensors)")
+    .option("--tokenizer <spec>", "input tokenizer (default: the --init directory's, else bundled bert-base-uncased)")
+    .addOption(new Option("--head <kind>", "output head").choices(["classification", "regression", "quantile"]).default("classification"))
+    .option("--quantiles <list>", "levels of the quantile head, comma-separated", "0.5,0.9")
+    .option("--epochs <n>", "epochs", num("epochs"), 10)
+    .option("--lr <x>", "peak learning rate (AdamW)", num("lr"), 2e-5)
+    .option("--warmup <x>", "linear warmup: a fraction of all steps if < 1, else steps", num("warmup"), 0)
+    .option("--weight-decay <x>", "AdamW decoupled weight decay", num("weight-decay"), 0)
+    .option("--batch-size <n>", "prompts per step (length-grouped, dynamically padded)", num("batch-size"), 16)
+    .option("--max-length <n>", "maximum input tokens incl. [CLS]/[SEP]; longer prompts are truncated", num("max-length"), 512)
+    .option("--max-grad-norm <x>", "clip the global gradient norm (0 = off)", num("max-grad-norm"), 1)
+    .option("--seed <n>", "seed for initialisation, shuffling and dropout", num("seed"), 42)
+    .option("--patience <n>", "early stopping: epochs without improvement before stopping (0 = off)", num("patience"), 3)
+    .addOption(new Option("--monitor <metric>", "validation metric that picks the best checkpoint").choices(["val_loss", "accuracy", "mae"]).default("val_loss"))
+    .option("--max-train-records <n>", "use only the first N training records (quick runs)", num("max-train-records"))
+    .option("--max-val-records <n>", "use only the first N validation records", num("max-val-records"))
+    .option("--checkpoint-minutes <x>", "also checkpoint mid-epoch this often (bounds what a crash loses; 0 = epoch ends only)", num("checkpoint-minutes"), 10)
+    .option("--keep-checkpoint", "keep checkpoint/ (optimizer state) in the finished model directory", false)
+    .addOption(new Option("--dtype <dtype>", "storage dtype of the saved weights").choices(["F32", "F16"]).default("F32"))
+    .option("--threads <n>", "compute threads", num("threads"), 2)
+    .option("--resume", "continue the interrupted run in --out exactly (options come from its checkpoint)", false)
+    .option("--overwrite", "replace an existing --out directory", false)
+    .option("--no-progress", "no progress bar")
+    .addHelpText("after", `
+Every epoch prints train loss, validation loss, bucket accuracy, MAE (tokens) and under-allocation; the best
+epoch (by --monitor) is what --out holds. Ctrl-C stops after the current step and leaves a resumable
+checkpoint (exit 130); \`lenpred train --resume --out DIR\` continues it exactly: same batch order, schedule
+step and AdamW state (bit-identical weights when dropout is 0; dropout masks restart with a new process).
+Saves are atomic directory swaps, so even kill -9 leaves either the previous or the new state.
+
+Examples:
+  lenpred train --data /tmp/alpaca-s3 --out /tmp/model --config tiny --epochs 3 --lr 5e-4
+  lenpred train --data /tmp/alpaca-s3 --out /tmp/model --init ./distilbert-base-uncased   # pretrained
+  lenpred train --resume --out /tmp/model
+See docs/train.md.`)
+    .action(async (raw: Record<string, unknown>, cmd: Command) => {
+      const { runTrainCommand } = await import("../train/command.js");
+      const explicit = new Set(Object.keys(raw).filter((k) => cmd.getOptionValueSource(k) === "cli"));
+      process.exitCode = await runTrainCommand(raw, explicit);
+    });
+}

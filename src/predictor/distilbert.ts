@@ -1,0 +1,148 @@
+/**
+ * The "distilbert" model kind at inference: `model.onnx` (int64 input_ids/attention_mask → float logits
+ * [batch, outputs]) on onnxruntime-node plus the model directory's own `tokenizer.json`. Batches are grouped
+ * by token length and padded only to their longest prompt; outputs are decoded by the head recorded in
+ * lenpred.json (see decode.ts).
+ */
+import { join } from "node:path";
+import type { BucketScheme } from "../data/buckets.js";
+import type { Session } from "../engine/session.js";
+import type { Tokenizer } from "../tokenizers/types.js";
+import { padBatch, sortedBatches } from "../train/batching.js";
+import { LenpredError } from "../util/errors.js";
+import { decodeOutputs, type DecodeOptions, type HeadSpec } from "./decode.js";
+import { readModelMeta, type ModelMeta } from "./load.js";
+import type { Prediction, Predictor } from "./types.js";
+
+export interface DistilBertLoadOptions {
+  /** onnxruntime intra-op threads (default 2). */
+  threads?: number;
+  /** Prompts per ONNX run in `predictBatch` (default 32). */
+  batchSize?: number;
+  /** Cap on padded tokens per ONNX run, so long prompts do not make huge batches (default 16384). */
+  maxBatchTokens?: number;
+}
+
+export const ONNX_FILE = "model.onnx";
+export const TOKENIZER_FILE = "tokenizer.json";
+
+export function headSpecFromMeta(meta: ModelMeta, file: string): HeadSpec {
+  const head = (meta.head ?? "classification") as HeadSpec["head"];
+  if (!["classification", "regression", "quantile"].includes(head)) throw new LenpredError(`unknown head '${String(meta.head)}'`, { file, field: "head" });
+  const spec: HeadSpec = { head };
+  if (head === "quantile") {
+    const q = meta.quantiles;
+    if (!Array.isArray(q) || q.length === 0 || !q.every((x) => typeof x === "number" && x > 0 && x < 1)) {
+      throw new LenpredError("quantile head needs its levels (numbers in (0, 1))", { file, field: "quantiles" });
+    }
+    spec.quantiles = q as number[];
+  }
+  if (typeof meta.residualStd === "number") spec.residualStd = meta.residualStd;
+  if (meta.bucketMeans !== undefined) {
+    const m = meta.bucketMeans;
+    if (!Array.isArray(m) || m.length !== meta.buckets.edges.length || !m.every((x) => typeof x === "number" && Number.isFinite(x) && x >= 0)) {
+      throw new LenpredError(`expected ${meta.buckets.edges.length} non-negative numbers (one per bucket)`, { file, field: "bucketMeans" });
+    }
+    spec.bucketMeans = m as number[];
+  }
+  return spec;
+}
+
+export class DistilBertPredictor implements Predictor {
+  readonly name = "distilbert";
+
+  private constructor(
+    readonly dir: string,
+    readonly buckets: BucketScheme,
+    readonly head: HeadSpec,
+    readonly maxLength: number,
+    private readonly tokenizer: Tokenizer,
+    private readonly session: Session,
+    private readonly opts: Required<Omit<DistilBertLoadOptions, "threads">>,
+  ) {}
+
+  static async load(dir: string, opts: DistilBertLoadOptions = {}): Promise<DistilBertPredictor> {
+    const meta = await readModelMeta(dir);
+    const metaFile = join(dir, "lenpred.json");
+    if (meta.kind !== "distilbert") throw new LenpredError(`kind '${meta.kind}' is not "distilbert"`, { file: metaFile, field: "kind" });
+    const head = headSpecFromMeta(meta, metaFile);
+    const maxLength = typeof meta.maxSeqLen === "number" ? meta.maxSeqLen : 512;
+    const { loadTokenizer } = await import("../tokenizers/index.js");
+    const tokFile = join(dir, TOKENIZER_FILE);
+    const { existsSync } = await import("node:fs");
+    if (!existsSync(tokFile)) throw new LenpredError("model directory has no tokenizer.json (the input tokenizer)", { file: tokFile });
+    const tokenizer = await loadTokenizer(tokFile);
+    const onnx = join(dir, ONNX_FILE);
+    if (!existsSync(onnx)) throw new LenpredError("model directory has no model.onnx", { file: onnx });
+    const { Session } = await import("../engine/session.js");
+    const session = await Session.create(onnx, { threads: opts.threads ?? 2 });
+    for (const n of ["input_ids"]) {
+      if (!session.inputNames.includes(n)) throw new LenpredError(`model.onnx has no '${n}' input (inputs: ${session.inputNames.join(", ")})`, { file: onnx });
+    }
+    return new DistilBertPredictor(dir, meta.buckets, head, maxLength, tokenizer, session, {
+      batchSize: opts.batchSize ?? 32, maxBatchTokens: opts.maxBatchTokens ?? 16384,
+    });
+  }
+
+  /** Token ids the model sees for a prompt ([CLS] … [SEP], truncated to the trained maximum length). */
+  encode(prompt: string): number[] {
+    return this.tokenizer.encode(prompt, { addSpecialTokens: true, maxLength: this.maxLength });
+  }
+
+  /** Raw head outputs for already-encoded prompts (one ONNX run). */
+  async outputs(seqs: number[][]): Promise<{ data: Float32Array; width: number }> {
+    const { ort } = await import("../engine/session.js");
+    const b = padBatch(seqs, this.tokenizer.special.pad ?? 0);
+    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
+      input_ids: new ort.Tensor("int64", b.inputIds, [b.batch, b.seqLen]),
+    };
+    if (this.session.inputNames.includes("attention_mask")) feeds.attention_mask = new ort.Tensor("int64", b.attentionMask, [b.batch, b.seqLen]);
+    const out = await this.session.run(feeds);
+    const t = out.logits ?? out[this.session.outputNames[0]!]!;
+    const data = t.data as Float32Array;
+    return { data, width: data.length / b.batch };
+  }
+
+  async predict(prompt: string, opts: DecodeOptions = {}): Promise<Prediction> {
+    return (await this.predictBatch([prompt], opts))[0]!;
+  }
+
+  async predictBatch(prompts: string[], opts: DecodeOptions = {}): Promise<Prediction[]> {
+    if (!Array.isArray(prompts)) throw new LenpredError("predictBatch expects an array of prompts");
+    prompts.forEach((p, i) => {
+      if (typeof p !== "string") throw new LenpredError(`prompt ${i} is not a string`, { record: i, field: "prompt" });
+    });
+    const seqs = prompts.map((p) => this.encode(p));
+    const result: Prediction[] = new Array(prompts.length);
+    for (const group of this.groups(seqs)) {
+      const { data, width } = await this.outputs(group.map((i) => seqs[i]!));
+      group.forEach((i, r) => {
+        result[i] = decodeOutputs(data.subarray(r * width, (r + 1) * width), this.head, this.buckets, opts);
+      });
+    }
+    return result;
+  }
+
+  /** Length-sorted groups of at most batchSize prompts and maxBatchTokens padded tokens. */
+  private groups(seqs: number[][]): number[][] {
+    const out: number[][] = [];
+    for (const g of sortedBatches(seqs.map((s) => s.length), this.opts.batchSize)) {
+      // Sorted longest first, so the first element sets the padded width of a chunk.
+      let cur: number[] = [];
+      for (const i of g) {
+        const width = cur.length ? seqs[cur[0]!]!.length : seqs[i]!.length;
+        if (cur.length && (cur.length + 1) * width > this.opts.maxBatchTokens) {
+          out.push(cur);
+          cur = [];
+        }
+        cur.push(i);
+      }
+      if (cur.length) out.push(cur);
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.dispose();
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * `LengthPredictor`: the library API for output-length prediction, over any lenpred model directory
+ * (DistilBERT, n-gram, baselines).
+ *
+ * ```ts
+ * import { LengthPredictor } from "lenpred";
+ * const p = await LengthPredictor.load("models/alpaca-s3");
+ * await p.predictLength("Write a haiku about the sea.");   // tokens to reserve, e.g. 64
+ * await p.predict("Explain TCP slow start.");              // { bucket, upperBound, expectedTokens, probabilities }
+ * await p.predictBatch(prompts);                           // grouped by length, batched
+ * const safe = await LengthPredictor.load(dir, { quantile: 0.9 }); // reserve for the 90th percentile
+ * ```
+ */
+import type { BucketScheme } from "../data/buckets.js";
+import { upperBound } from "../data/buckets.js";
+import { LenpredError } from "../util/errors.js";
+import { checkQuantile, quantileBucket, type DecodeOptions } from "./decode.js";
+import type { DistilBertLoadOptions } from "./distilbert.js";
+import { loadPredictor, readModelMeta } from "./load.js";
+import type { Prediction, Predictor } from "./types.js";
+
+export interface LengthPredictorOptions extends DistilBertLoadOptions {
+  /**
+   * Conservative mode: choose the smallest bucket whose cumulative predicted probability is ≥ q (or the
+   * q-quantile of a regression/quantile head), so that under-allocation drops at the cost of reserving more.
+   * Undefined = the most likely bucket (the S³ reference behaviour).
+   */
+  quantile?: number;
+}
+
+export interface PredictOptions {
+  /** Per-call override of the conservative-mode quantile. */
+  quantile?: number;
+}
+
+/** A predictor that decodes at a quantile itself (DistilBERT: all heads, incl. regression/quantile). */
+type QuantileAwareBatch = (prompts: string[], opts?: DecodeOptions) => Promise<Prediction[]>;
+
+export class LengthPredictor implements Predictor {
+  private constructor(readonly inner: Predictor, private readonly quantile: number | undefined) {
+    checkQuantile(quantile);
+  }
+
+  /** Open a model directory (any kind: distilbert, ngram, linear, median, majority). */
+  static async load(dir: string, opts: LengthPredictorOptions = {}): Promise<LengthPredictor> {
+    checkQuantile(opts.quantile);
+    const meta = await readModelMeta(dir);
+    const inner = meta.kind === "distilbert"
+      ? await (await import("./distilbert.js")).DistilBertPredictor.load(dir, opts)
+      : await loadPredictor(dir);
+    return new LengthPredictor(inner, opts.quantile);
+  }
+
+  /** Wrap an already-loaded predictor. */
+  static from(inner: Predictor, opts: { quantile?: number } = {}): LengthPredictor {
+    return new LengthPredictor(inner, opts.quantile);
+  }
+
+  get name(): string {
+    return this.inner.name;
+  }
+
+  get buckets(): BucketScheme {
+    return this.inner.buckets;
+  }
+
+  /** Tokens to reserve for the answer: the predicted bucket's upper edge ((bucket + 1) × bucketSize). */
+  async predictLength(prompt: string, opts: PredictOptions = {}): Promise<number> {
+    return (await this.predict(prompt, opts)).upperBound;
+  }
+
+  async predictLengthBatch(prompts: string[], opts: PredictOptions = {}): Promise<number[]> {
+    return (await this.predictBatch(prompts, opts)).map((p) => p.upperBound);
+  }
+
+  async predict(prompt: string, opts: PredictOptions = {}): Promise<Prediction> {
+    if (typeof prompt !== "string") throw new LenpredError("prompt must be a string", { field: "prompt" });
+    return (await this.predictBatch([prompt], opts))[0]!;
+  }
+
+  /** Predict many prompts; the DistilBERT kind groups them by token length into padded batches. */
+  async predictBatch(prompts: string[], opts: PredictOptions = {}): Promise<Prediction[]> {
+    const q = opts.quantile ?? this.quantile;
+    checkQuantile(q);
+    if (q === undefined) return this.inner.predictBatch(prompts);
+    if (this.inner.name === "distilbert") return (this.inner.predictBatch as QuantileAwareBatch).call(this.inner, prompts, { quantile: q });
+    const preds = await this.inner.predictBatch(prompts);
+    return preds.map((p) => {
+      if (!p.probabilities) throw new LenpredError(`quantile mode needs bucket probabilities, which a '${this.inner.name}' model does not give`);
+      const bucket = quantileBucket(p.probabilities, q);
+      return { ...p, bucket, upperBound: upperBound(this.buckets, bucket) };
+    });
+  }
+
+  /** Release native resources (the ONNX session). */
+  async dispose(): Promise<void> {
+    const d = (this.inner as { dispose?: () => Promise<void> }).dispose;
+    if (d) await d.call(this.inner);
+  }
+}

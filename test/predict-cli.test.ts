@@ -1,0 +1,81 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { uniformBuckets } from "../src/data/buckets.js";
+import { parsePredictionRecord } from "../src/metrics/join.js";
+import { LengthPredictor } from "../src/predictor/length-predictor.js";
+import { runCli } from "./helpers/cli.js";
+import { writeTinyModel } from "./helpers/predictor-fixtures.js";
+import { tempDir } from "./helpers/tmp.js";
+
+const root = tempDir("lenpred-predict-cli-");
+const scheme = uniformBuckets(512, 8);
+const model = writeTinyModel(join(root, "model"), scheme, 8);
+const prompts = ["write a poem about the sea", "list one word", "a long detailed story", "the essay", "short poems"];
+
+// A prepared directory (what `lenpred prepare` writes) for the eval round trip.
+const data = join(root, "data");
+mkdirSync(data);
+writeFileSync(join(data, "scheme.json"), JSON.stringify({ buckets: scheme, tokenizer: "bert-base-uncased", specialTokens: false, label: "test", template: "{instruction}" }));
+writeFileSync(join(data, "test.jsonl"), prompts.map((p, i) => JSON.stringify({ id: `r${i}`, prompt: p, prompt_tokens: 5, output_tokens: 40 * i, output_length_bucket: Math.floor((40 * i) / 64) })).join("\n") + "\n");
+
+describe("lenpred predict", () => {
+  it("prints one prediction as JSON, equal to the library's", async () => {
+    const r = runCli(["predict", "--model", model.dir, "write a poem about the sea"]);
+    expect(r.code, r.stderr).toBe(0);
+    const got = JSON.parse(r.stdout);
+    const lib = await LengthPredictor.load(model.dir);
+    const want = await lib.predict("write a poem about the sea");
+    await lib.dispose();
+    expect(got.bucket).toBe(want.bucket);
+    expect(got.upperBound).toBe(want.upperBound);
+    expect(got.expectedTokens).toBeCloseTo(want.expectedTokens, 2);
+    expect(got.probabilities).toHaveLength(8);
+    const q = JSON.parse(runCli(["predict", "--model", model.dir, "--quantile", "0.99", "--no-probabilities", "write a poem about the sea"]).stdout);
+    expect(q.probabilities).toBeUndefined();
+    expect(q.bucket).toBeGreaterThanOrEqual(got.bucket);
+  });
+
+  it("--file → --out writes the predictions JSONL that lenpred eval scores", () => {
+    const out = join(root, "preds.jsonl");
+    const r = runCli(["predict", "--model", model.dir, "--file", join(data, "test.jsonl"), "--out", out, "--batch-size", "2"]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.index, l.id])).toEqual(prompts.map((_, i) => [i, `r${i}`]));
+    lines.forEach((l, i) => parsePredictionRecord(l, scheme, { file: out, record: i }));
+    // Same answers as single predictions.
+    const single = JSON.parse(runCli(["predict", "--model", model.dir, prompts[2]!]).stdout);
+    expect(lines[2].bucket).toBe(single.bucket);
+    const ev = runCli(["eval", "--data", data, "--split", "test", "--preds", out, "--json"]);
+    expect(ev.code, ev.stderr).toBe(0);
+    const report = JSON.parse(ev.stdout.trim().split("\n").pop()!);
+    expect(report.n).toBe(5);
+  });
+
+  it("--file without --out streams the JSONL to stdout; bare string lines work too", () => {
+    const f = join(root, "strings.jsonl");
+    writeFileSync(f, prompts.map((p) => JSON.stringify(p)).join("\n") + "\n");
+    const r = runCli(["predict", "--model", model.dir, "--file", f, "--no-probabilities"]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.index)).toEqual([0, 1, 2, 3, 4]);
+    expect(lines.every((l) => l.id === undefined && l.probabilities === undefined)).toBe(true);
+  });
+
+  it("rejects a bad input line naming file, record and field, leaving no output file", () => {
+    const bad = join(root, "bad.jsonl");
+    writeFileSync(bad, `{"prompt": "write a poem"}\n"a bare string prompt"\n{"text": "no prompt here"}\n`);
+    const out = join(root, "bad-preds.jsonl");
+    const r = runCli(["predict", "--model", model.dir, "--file", bad, "--out", out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${bad}, record 2, field 'prompt': missing prompt field`);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(root).filter((f) => f.includes(".tmp-"))).toEqual([]);
+  });
+
+  it("explains usage errors", () => {
+    expect(runCli(["predict", "--model", model.dir]).stderr).toMatch(/either a prompt argument or --file/);
+    expect(runCli(["predict", "--model", model.dir, "--quantile", "2", "x"]).stderr).toMatch(/--quantile must be in \(0, 1\)/);
+    expect(runCli(["predict", "--model", join(root, "nope"), "x"]).stderr).toMatch(/not a lenpred model directory/);
+  });
+});

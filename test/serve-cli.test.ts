@@ -1,0 +1,89 @@
+/** `lenpred serve` as a real process: start-up errors, and graceful shutdown that drains an in-flight request. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { repoRoot } from "../src/util/paths.js";
+import { runCli } from "./helpers/cli.js";
+import { tempDir } from "./helpers/tmp.js";
+import { writeFileSync } from "node:fs";
+
+function startServe(args: string[]): { child: ChildProcess; output: () => string; address: Promise<string>; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), "serve", "--port", "0", ...args], { cwd: repoRoot });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const address = new Promise<string>((resolve, reject) => {
+    const onData = () => {
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m && /ready \(/.test(out)) {
+        child.stdout!.off("data", onData);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.on("exit", () => reject(new Error(`serve exited before it was ready:\n${out}`)));
+  });
+  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, output: () => out, address, exit };
+}
+
+describe("lenpred serve (CLI)", () => {
+  it("documents its endpoints in --help", () => {
+    const r = runCli(["serve", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("/v1/predict");
+    expect(r.stdout).toContain("--max-batch");
+  });
+
+  it("needs exactly one of --model or --synthetic", () => {
+    const r = runCli(["serve"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--model <dir> or --synthetic/);
+  });
+
+  it("fails with exit 2 naming the file when the model directory is not one", () => {
+    const dir = tempDir();
+    const r = runCli(["serve", "--model", dir, "--port", "0"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(join(dir, "lenpred.json"));
+  });
+
+  it("fails with exit 2 naming the field for an unknown model kind", () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "lenpred.json"), JSON.stringify({ kind: "no-such-kind", tokenizer: "x", buckets: { kind: "uniform", edges: [10, 20] } }));
+    const r = runCli(["serve", "--model", dir, "--port", "0"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/field 'kind'.*no-such-kind/);
+  });
+
+  it("rejects bad numeric options and inconsistent limits", () => {
+    const r = runCli(["serve", "--synthetic", "--max-batch", "0"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/max-batch.*integer >= 1/);
+    const q = runCli(["serve", "--synthetic", "--port", "0", "--max-queue", "8", "--max-prompts", "16"]);
+    expect(q.code).toBe(2);
+    expect(q.stderr).toMatch(/maxQueue \(8\) must be >= maxPrompts \(16\)/);
+  });
+
+  it("on SIGTERM finishes the in-flight request, refuses new ones and exits 0", async () => {
+    // Every batch takes 1.5 s, so the request below is still in flight when SIGTERM arrives.
+    const s = startServe(["--synthetic", "--synthetic-batch-ms", "1500", "--synthetic-prompt-ms", "0", "--no-warmup", "--max-wait-ms", "0"]);
+    const url = await s.address;
+    const inFlight = fetch(url + "/v1/predict", {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "x".repeat(400) }),
+    });
+    // The batch is dispatched at once (max wait 0) and runs 1.5 s; SIGTERM lands well inside it.
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    s.child.kill("SIGTERM");
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ bucket: 1, upperBound: 128 }); // 100 tokens by the synthetic rule
+    // New work is refused: 503 on a kept-alive connection, or no connection at all once the listener is closed.
+    const late = await fetch(url + "/healthz").then((r) => r.status, () => "refused");
+    expect([503, "refused"]).toContain(late);
+    expect(await s.exit).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(s.output()).toMatch(/SIGTERM, draining in-flight requests[\s\S]*stopped/);
+  });
+});

@@ -33,7 +33,17 @@ function parseArgs(argv: string[]): Args {
     else if (k === "--threads") a.threads = Math.max(1, Number(argv[++i]));
     else if (k === "--mode") a.mode = argv[++i] === "fused" ? "fused" : "split";
     else if (k === "--help" || k === "-h") {
-      console.log("usage: npm run bench:engine -- [--json] [--no-peer] [--runs N (default 5)] [--threads N (default 2)] [--mode split|fused]");
+      console.log([
+        "usage: npm run bench:engine -- [--json] [--no-peer] [--runs N] [--threads N] [--mode split|fused]",
+        "DistilBERT-base on lenpred's engine: training step at 32×40 and 32×64, forward seq/s at 32×40, single-prompt",
+        "latency (float32 model.onnx and the int8 export), peak RSS, GFLOP/s next to a plain ORT MatMul; runs the",
+        "PyTorch peer (../shared/bench/peer_torch_distilbert.py) when python3-torch is installed and prints ratios.",
+        "  --json       last line of output is one JSON object",
+        "  --no-peer    skip the PyTorch peer",
+        "  --runs N     timed runs per measurement, median reported (default 5, after warm-up)",
+        "  --threads N  onnxruntime intra-op threads, also the peer's BLAS threads (default 2)",
+        "  --mode M     engine AdamW layout: split (default) or fused",
+      ].join("\n"));
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }

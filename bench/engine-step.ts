@@ -1,11 +1,15 @@
 /**
  * Engine benchmark: a DistilBERT-base-shaped classifier (the same model as
  * /work/shared/bench/peer_torch_distilbert.py) built with the engine, timed as
- *   - a training step (forward + cross-entropy + backward + AdamW) at 32×40, in the "split" and "fused" layouts,
- *   - forward throughput at 32×40 and a single 40-token prompt (weights as initializers, dropout off),
+ *   - a training step (forward + cross-entropy + backward + AdamW) at 32×40 for each variant,
+ *   - forward throughput at 32×40 and a single 40-token prompt (weights as initializers, dropout off), for
+ *     both linear layouts,
+ * variants interleaved run by run so that they share the machine's load;
  * and, unless --no-peer, the PyTorch peer run right after in the same process tree, printed as ratios.
  *
- * Usage: npx tsx bench/engine-step.ts [--layers 6] [--modes split,fused] [--runs 5] [--no-peer] [--threads 2]
+ * Usage: npx tsx bench/engine-step.ts [--layers 6] [--variants split:gemm,split:matmul,fused:gemm] [--runs 5]
+ *        [--no-peer] [--threads 2] [--profile]
+ * Variants are "<layout>:<linear>": layout split|fused (Trainer mode), linear gemm|matmul (op.linear `via`).
  * Timings on a shared 2-core box are noisy: compare the ratios of one run, not numbers across runs.
  */
 import { spawnSync } from "node:child_process";
@@ -26,7 +30,7 @@ const arg = (name: string, dflt: string): string => {
 const LAYERS = Number(arg("layers", "6"));
 const RUNS = Number(arg("runs", "5"));
 const THREADS = Number(arg("threads", "2"));
-const MODES = arg("modes", "split,fused").split(",") as ("split" | "fused")[];
+const VARIANTS = arg("variants", "split:gemm,split:matmul").split(",").filter((v) => /^(split|fused):(gemm|matmul)$/.test(v));
 const [V, D, H, F, P, C] = [30522, 768, 12, 3072, 512, 8];
 
 function paramShapes(): Record<string, number[]> {
@@ -50,7 +54,7 @@ function initParams(): NamedTensors {
 }
 
 /** The peer's model, op for op. `asInitializers` embeds the weights (inference) instead of feeding them. */
-function build(training: boolean, weights: NamedTensors, asInitializers: boolean) {
+function build(training: boolean, weights: NamedTensors, asInitializers: boolean, via: "gemm" | "matmul" = "gemm") {
   const g = new Graph("distilbert-like");
   const ids = g.input("input_ids", "int64", ["batch", "seq"]);
   const mask = g.input("attention_mask", "int64", ["batch", "seq"]);
@@ -67,7 +71,7 @@ function build(training: boolean, weights: NamedTensors, asInitializers: boolean
   const bias = op.unsqueeze(op.mul(op.sub(1, op.cast(mask, "float32")), -1e9), [1, 2]);
   const dh = D / H;
   for (let l = 0; l < LAYERS; l++) {
-    const lin = (n: string, t: Tensor): Tensor => op.linear(t, w[`l${l}.${n}.weight`]!, w[`l${l}.${n}.bias`]);
+    const lin = (n: string, t: Tensor): Tensor => op.linear(t, w[`l${l}.${n}.weight`]!, w[`l${l}.${n}.bias`], { via });
     const split = (t: Tensor): Tensor => op.transpose(op.reshape(t, [0, 0, H, dh]), [0, 2, 1, 3]);
     const q = split(lin("q", x));
     const k = split(lin("k", x));
@@ -94,7 +98,7 @@ function batch(b: number, s: number) {
 /** Per-op-type kernel time from an ORT profile trace (top 20), to stderr. */
 function printProfile(mode: string): void {
   const dir = "/tmp";
-  const files = readdirSync(dir).filter((f) => f.startsWith(`lenpred-engine-${mode}`)).map((f) => join(dir, f));
+  const files = readdirSync(dir).filter((f) => f.startsWith(`lenpred-engine-${mode}_`)).map((f) => join(dir, f));
   const file = files.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   if (!file) return;
   const events = JSON.parse(readFileSync(file, "utf8")) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
@@ -111,50 +115,80 @@ function printProfile(mode: string): void {
   for (const [k, v] of top) console.error(`  ${k.padEnd(28)} ${(v / 1e6).toFixed(3)} s  ${((100 * v) / total).toFixed(1)}%`);
 }
 
-async function medianTime(fn: () => Promise<unknown>, warmup: number, runs: number): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const ts: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    await fn();
-    ts.push((performance.now() - t) / 1000);
-  }
-  ts.sort((a, b) => a - b);
-  return ts[Math.floor(ts.length / 2)]!;
+function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 }
+
 
 const out: Record<string, number | string> = { layers: LAYERS, threads: THREADS };
 const weights = initParams();
-for (const mode of MODES) {
-  const { g, logits, params } = build(true, weights, false);
-  const labels = g.input("labels", "int64", ["batch"]);
-  const loss = op.softmaxCrossEntropy(logits, labels);
-  const profile = argv.includes("--profile") ? `/tmp/lenpred-engine-${mode}` : undefined;
-  const tr = await Trainer.create({ graph: g, loss, params, initial: weights, mode, adamw: { weightDecay: 0.01 }, session: { threads: THREADS, profilePrefix: profile } });
-  const feeds = batch(32, 40);
-  const split = { run: 0, update: 0 };
-  out[`train_step_s_32x40_${mode}`] = Number((await medianTime(async () => {
-    const r = await tr.step(feeds, 2e-5);
-    split.run = r.seconds.run;
-    split.update = r.seconds.update;
-  }, 2, RUNS)).toFixed(4));
-  out[`last_step_run_s_${mode}`] = Number(split.run.toFixed(4));
-  out[`last_step_update_s_${mode}`] = Number(split.update.toFixed(4));
-  if (profile) {
-    tr.session.endProfiling();
-    printProfile(mode);
+{
+  // Training step variants (layout:linear), interleaved step by step so they see the same machine load.
+  const trainers: Record<string, Trainer> = {};
+  for (const v of VARIANTS) {
+    const [mode, via] = v.split(":") as ["split" | "fused", "gemm" | "matmul"];
+    const { g, logits, params } = build(true, weights, false, via);
+    const labels = g.input("labels", "int64", ["batch"]);
+    const loss = op.softmaxCrossEntropy(logits, labels);
+    const profile = argv.includes("--profile") ? `/tmp/lenpred-engine-${mode}-${via}` : undefined;
+    trainers[v] = await Trainer.create({ graph: g, loss, params, initial: weights, mode, adamw: { weightDecay: 0.01 }, session: { threads: THREADS, profilePrefix: profile } });
   }
-  await tr.dispose();
+  const feeds = batch(32, 40);
+  const times: Record<string, { step: number[]; run: number[]; update: number[] }> = {};
+  for (let r = 0; r < RUNS + 2; r++) {
+    for (const [v, tr] of Object.entries(trainers)) {
+      const t = performance.now();
+      const res = await tr.step(feeds, 2e-5);
+      if (r < 2) continue; // warmup
+      const rec = (times[v] ??= { step: [], run: [], update: [] });
+      rec.step.push((performance.now() - t) / 1000);
+      rec.run.push(res.seconds.run);
+      rec.update.push(res.seconds.update);
+    }
+  }
+  for (const [v, rec] of Object.entries(times)) {
+    out[`train_step_s_32x40_${v}`] = Number(median(rec.step).toFixed(4));
+    out[`train_update_s_${v}`] = Number(median(rec.update).toFixed(4));
+  }
+  for (const [v, tr] of Object.entries(trainers)) {
+    if (argv.includes("--profile")) {
+      tr.session.endProfiling();
+      printProfile(v.replace(":", "-"));
+    }
+    await tr.dispose();
+  }
 }
 {
-  const { g, logits } = build(false, weights, true);
-  const s = await Session.create(g.toOnnx({ outputs: { logits } }), { threads: THREADS });
+  // Forward (inference): both linear layouts, runs interleaved so they see the same machine load.
+  const sessions: Record<string, Session> = {};
+  for (const via of ["gemm", "matmul"] as const) {
+    const { g, logits } = build(false, weights, true, via);
+    sessions[via] = await Session.create(g.toOnnx({ outputs: { logits } }), { threads: THREADS });
+  }
   const { input_ids, attention_mask } = batch(32, 40);
-  const tf = await medianTime(() => s.run({ input_ids, attention_mask }), 2, RUNS);
-  out.forward_seq_per_s_40 = Number((32 / tf).toFixed(1));
   const one = batch(1, 40);
-  out.single_prompt_ms = Number((1000 * (await medianTime(() => s.run({ input_ids: one.input_ids, attention_mask: one.attention_mask }), 3, 20))).toFixed(2));
-  await s.dispose();
+  const fwd: Record<string, number[]> = {};
+  const single: Record<string, number[]> = {};
+  for (const s of Object.values(sessions)) for (let i = 0; i < 2; i++) await s.run({ input_ids, attention_mask });
+  for (let r = 0; r < RUNS; r++) {
+    for (const [via, s] of Object.entries(sessions)) {
+      let t = performance.now();
+      await s.run({ input_ids, attention_mask });
+      (fwd[via] ??= []).push((performance.now() - t) / 1000);
+      for (let k = 0; k < 4; k++) {
+        t = performance.now();
+        await s.run({ input_ids: one.input_ids, attention_mask: one.attention_mask });
+        (single[via] ??= []).push(performance.now() - t);
+      }
+    }
+  }
+  for (const via of Object.keys(sessions)) {
+    out[`forward_seq_per_s_40_${via}`] = Number((32 / median(fwd[via]!)).toFixed(1));
+    out[`single_prompt_ms_${via}`] = Number(median(single[via]!).toFixed(2));
+  }
+  out.forward_seq_per_s_40 = Math.max(out.forward_seq_per_s_40_gemm as number, out.forward_seq_per_s_40_matmul as number);
+  out.single_prompt_ms = Math.min(out.single_prompt_ms_gemm as number, out.single_prompt_ms_matmul as number);
+  for (const s of Object.values(sessions)) await s.dispose();
 }
 if (!argv.includes("--no-peer")) {
   const peer = spawnSync("/usr/bin/python3", ["/work/shared/bench/peer_torch_distilbert.py", "--json", "--threads", String(THREADS)], { encoding: "utf8" });
@@ -164,7 +198,7 @@ if (!argv.includes("--no-peer")) {
     out.peer_train_step_s_32x40 = p.train_step_s_32x40!;
     out.peer_forward_seq_per_s_40 = p.forward_seq_per_s_40!;
     out.peer_single_prompt_ms = p.single_prompt_ms!;
-    for (const mode of MODES) out[`step_ratio_${mode}`] = Number(((out[`train_step_s_32x40_${mode}`] as number) / p.train_step_s_32x40!).toFixed(3));
+    for (const v of VARIANTS) out[`step_ratio_${v}`] = Number(((out[`train_step_s_32x40_${v}`] as number) / p.train_step_s_32x40!).toFixed(3));
     out.forward_ratio = Number(((out.forward_seq_per_s_40 as number) / p.forward_seq_per_s_40!).toFixed(3));
   } catch {
     out.peer = `failed: ${peer.stderr.slice(-300)}`;

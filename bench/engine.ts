@@ -4,8 +4,9 @@
  * DistilBERT-base (6 × 768, 12 heads, random init) on lenpred's engine: training step (forward + loss +
  * backward + AdamW) at batch 32 × 40 and 32 × 64 tokens, inference throughput at 32 × 40, single-prompt
  * latency (1 × 40), peak RSS, and achieved GFLOP/s next to a plain onnxruntime MatMul measured in the same
- * run. When the PyTorch peer (../shared/bench/peer_torch_distilbert.py, Debian python3-torch) is installed it
- * runs in the same invocation and the table shows engine/peer ratios. Timings are medians of `--runs` after
+ * run, plus the optional int8 export's forward and single-prompt numbers. When the PyTorch peer
+ * (../shared/bench/peer_torch_distilbert.py, Debian python3-torch) is installed it runs in the same
+ * invocation and the table shows engine/peer ratios. Timings are medians of `--runs` after
  * warm-up. With `--json` the last line of output is one JSON object.
  */
 import { spawnSync } from "node:child_process";
@@ -32,7 +33,17 @@ function parseArgs(argv: string[]): Args {
     else if (k === "--threads") a.threads = Math.max(1, Number(argv[++i]));
     else if (k === "--mode") a.mode = argv[++i] === "fused" ? "fused" : "split";
     else if (k === "--help" || k === "-h") {
-      console.log("usage: npm run bench:engine -- [--json] [--no-peer] [--runs N (default 5)] [--threads N (default 2)] [--mode split|fused]");
+      console.log([
+        "usage: npm run bench:engine -- [--json] [--no-peer] [--runs N] [--threads N] [--mode split|fused]",
+        "DistilBERT-base on lenpred's engine: training step at 32×40 and 32×64, forward seq/s at 32×40, single-prompt",
+        "latency (float32 model.onnx and the int8 export), peak RSS, GFLOP/s next to a plain ORT MatMul; runs the",
+        "PyTorch peer (../shared/bench/peer_torch_distilbert.py) when python3-torch is installed and prints ratios.",
+        "  --json       last line of output is one JSON object",
+        "  --no-peer    skip the PyTorch peer",
+        "  --runs N     timed runs per measurement, median reported (default 5, after warm-up)",
+        "  --threads N  onnxruntime intra-op threads, also the peer's BLAS threads (default 2)",
+        "  --mode M     engine AdamW layout: split (default) or fused",
+      ].join("\n"));
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }
@@ -130,6 +141,13 @@ async function main(): Promise<void> {
   out.single_prompt_ms = round(1000 * (await median(() => infer!.run(one), 3, Math.max(20, args.runs))), 2);
   await infer.dispose();
   infer = undefined;
+  // The optional int8 export (model.int8.onnx): same graph, int8 encoder matmuls.
+  log(args, "engine: inference (int8 export)…");
+  let int8: Session | undefined = await Session.create(buildInferenceOnnx(c, params, { quantize: "int8" }), session);
+  out.forward_seq_per_s_40_int8 = round(32 / (await median(() => int8!.run(f32x40), 2, args.runs)), 1);
+  out.single_prompt_ms_int8 = round(1000 * (await median(() => int8!.run(one), 3, Math.max(20, args.runs))), 2);
+  await int8.dispose();
+  int8 = undefined;
 
   const model = await DistilBertModel.create(c, { params, optimizerMode: args.mode, session });
   params = undefined; // the trainer keeps its own copy
@@ -150,6 +168,8 @@ async function main(): Promise<void> {
     ["training step 32 × 64", "s", out.train_step_s_32x64!, peer?.train_step_s_32x64, "lower"],
     ["forward 32 × 40", "seq/s", out.forward_seq_per_s_40!, peer?.forward_seq_per_s_40, "higher"],
     ["single prompt 1 × 40", "ms", out.single_prompt_ms!, peer?.single_prompt_ms, "lower"],
+    ["forward 32 × 40, int8 export", "seq/s", out.forward_seq_per_s_40_int8!, peer?.forward_seq_per_s_40, "higher"],
+    ["single prompt 1 × 40, int8 export", "ms", out.single_prompt_ms_int8!, peer?.single_prompt_ms, "lower"],
     ["peak RSS", "MB", out.peak_rss_mb!, peer?.peak_rss_mb, "lower"],
     ["achieved GFLOP/s, train 32 × 40", "GFLOP/s", out.train_gflops_32x40!, undefined, ""],
     ["achieved GFLOP/s, forward 32 × 40", "GFLOP/s", out.forward_gflops_40!, undefined, ""],
@@ -160,6 +180,7 @@ async function main(): Promise<void> {
     for (const k of ["train_step_s_32x40", "train_step_s_32x64", "forward_seq_per_s_40", "single_prompt_ms"]) {
       const p = Number(peer[k]);
       out[`ratio_${k}`] = p > 0 ? round(Number(out[k]) / p, 3) : null;
+      if (`${k}_int8` in out) out[`ratio_${k}_int8`] = p > 0 ? round(Number(out[`${k}_int8`]) / p, 3) : null;
     }
   }
   if (!args.json) {

@@ -102,6 +102,17 @@ describe("Trainer AdamW step", () => {
     }
   }
 
+  for (const mode of ["split", "fused"] as const) {
+    it(`${mode}: per-step weight decay / clipping overrides take effect`, async () => {
+      const { g, loss, params } = quadratic();
+      const tr = await Trainer.create({ graph: g, loss, params, initial: named(p0), mode, adamw: { weightDecay: 0, maxGradNorm: 0 } });
+      for (const lr of lrs) await tr.step(feeds, lr, { weightDecay: 0.1, maxGradNorm: 0.5 });
+      const ref = referenceAdamW(p0, target, lrs, { wd: 0.1, maxNorm: 0.5, decays: { w: true, "head.bias": false } });
+      Array.from(tr.parameters().get("w")!.data).forEach((x, i) => expect(x).toBeCloseTo(ref.p.w![i]!, 5));
+      await tr.dispose();
+    });
+  }
+
   it("resumes exactly from optimizerState + parameters", async () => {
     const a = quadratic();
     const full = await Trainer.create({ graph: a.g, loss: a.loss, params: a.params, initial: named(p0), adamw: { maxGradNorm: 1 } });

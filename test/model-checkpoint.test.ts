@@ -128,6 +128,7 @@ describe("model directories", () => {
     const q = await loadModelDir(join(root, "q"));
     expect(q.config.quantiles).toEqual([0.1, 0.5, 0.9]);
     expect(JSON.parse(readFileSync(join(root, "q", "config.json"), "utf8")).id2label).toEqual({ 0: "q0.1", 1: "q0.5", 2: "q0.9" });
+    await expectLenpredError(saveModelDir(join(root, "badb"), { config: TINY, params: initParams(TINY, 1), meta: { ...META, buckets: uniformBuckets(500, 5) }, onnx: false }), /field 'buckets'.*5 buckets but the config has 4 labels/);
     await expectLenpredError(saveModelDir(join(root, "badq"), { config: { ...qc, quantiles: [0.5] }, params: initParams(qc, 1), meta: META, onnx: false }), /quantiles/);
   });
 

@@ -13,7 +13,8 @@ import { Session, i64 } from "../src/engine/session.js";
 import { loadModelDir, saveModelDir } from "../src/model/checkpoint.js";
 import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
 import { buildGraph, DistilBertModel } from "../src/model/distilbert.js";
-import { exportInferenceOnnx } from "../src/model/export-onnx.js";
+import { buildInferenceOnnx, exportInferenceOnnx } from "../src/model/export-onnx.js";
+import { externalizeInitializers } from "../src/model/onnx-external.js";
 import { initParams } from "../src/model/params.js";
 import type { NamedTensors } from "../src/model/tensors.js";
 import { createRng } from "../src/util/rng.js";
@@ -85,7 +86,7 @@ describe("DistilBERT parity", () => {
     });
   }
 
-  it("model.onnx loaded by plain onnxruntime-node matches the engine within 1e-4 (float32 and float16 weights)", async () => {
+  it("model.onnx loaded by plain onnxruntime-node matches the engine within 1e-4 (float32/float16, embedded/shared weights)", async () => {
     const params = lively(TINY, 21);
     const model = await DistilBertModel.create(TINY, { params });
     models.push(model);
@@ -121,6 +122,57 @@ describe("DistilBERT parity", () => {
     const s16 = await ort.InferenceSession.create(readFileSync(join(mdir, "model.onnx")), { intraOpNumThreads: 1 });
     expect(maxAbsDiff((await run(s16, b)).data as Float32Array, await m16.forward(b))).toBeLessThan(1e-4);
     await s16.release();
+
+    // Shared weights: model.onnx is only the graph and reads model.safetensors (F16 and F32), same logits.
+    for (const dtype of ["F16", "F32"] as const) {
+      const sdir = join(dir, `shared-${dtype}`);
+      await saveModelDir(sdir, { config: TINY, params, meta: { buckets: uniformBuckets(500, 5), tokenizer: "bert-base-uncased" }, dtype, onnxWeights: "shared" });
+      expect(readFileSync(join(sdir, "model.onnx")).length).toBeLessThan(100_000);
+      expect(JSON.parse(readFileSync(join(sdir, "lenpred.json"), "utf8")).onnxWeights).toBe("shared");
+      const ss = await ort.InferenceSession.create(join(sdir, "model.onnx"), { intraOpNumThreads: 1 });
+      const mm = await DistilBertModel.create(TINY, { params: (await loadModelDir(sdir)).params });
+      models.push(mm);
+      expect(maxAbsDiff((await run(ss, b)).data as Float32Array, await mm.forward(b))).toBeLessThan(1e-4);
+      await ss.release();
+    }
+    await expect(saveModelDir(join(dir, "shared-bf16"), { config: TINY, params, meta: { buckets: uniformBuckets(500, 5), tokenizer: "x" }, dtype: "BF16", onnxWeights: "shared" })).rejects.toThrow(/needs F32 or F16/);
+  });
+
+  it("the int8 export (model.int8.onnx) stays close to the engine and picks the same classes", async () => {
+    const params = lively(TINY, 41);
+    const model = await DistilBertModel.create(TINY, { params });
+    models.push(model);
+    const b = batchOf([9, 4, 6, 9, 2, 7, 8, 5], 9, TINY.vocab_size, 12);
+    const engine = await model.forward(b);
+    const mdir = join(dir, "int8");
+    await saveModelDir(mdir, { config: TINY, params, meta: { buckets: uniformBuckets(500, 5), tokenizer: "bert-base-uncased" }, onnxInt8: true });
+    expect(JSON.parse(readFileSync(join(mdir, "lenpred.json"), "utf8")).onnxInt8).toBe("model.int8.onnx");
+    const s = await ort.InferenceSession.create(join(mdir, "model.int8.onnx"), { intraOpNumThreads: 1 });
+    expect(s.inputNames).toEqual(["input_ids", "attention_mask"]);
+    const q = (await s.run({
+      input_ids: new ort.Tensor("int64", b.inputIds, [b.batch, b.seqLen]),
+      attention_mask: new ort.Tensor("int64", b.attentionMask, [b.batch, b.seqLen]),
+    })).logits!.data as Float32Array;
+    await s.release();
+    const spread = Math.max(...engine) - Math.min(...engine);
+    const diff = maxAbsDiff(q, engine);
+    expect(diff).toBeGreaterThan(0); // it really is a different (quantized) computation
+    expect(diff).toBeLessThan(0.03 * spread);
+    const argmax = (a: ArrayLike<number>, r: number) => { let k = 0; for (let j = 1; j < 5; j++) if (a[r * 5 + j]! > a[r * 5 + k]!) k = j; return k; };
+    let same = 0;
+    for (let r = 0; r < b.batch; r++) same += argmax(q, r) === argmax(engine, r) ? 1 : 0;
+    expect(same).toBeGreaterThanOrEqual(b.batch - 1);
+  });
+
+  it("externalizing initializers checks names and byte counts", () => {
+    const bytes = buildInferenceOnnx(TINY, initParams(TINY, 1));
+    expect(() => externalizeInitializers(bytes, new Map([["nope", { location: "w.bin", offset: 0, length: 4 }]]))).toThrow(/no initializer named nope/);
+    expect(() => externalizeInitializers(bytes, new Map([["classifier.bias", { location: "w.bin", offset: 0, length: 4 }]]))).toThrow(/classifier\.bias' has 20 bytes/);
+    const ok = externalizeInitializers(bytes, new Map([["classifier.bias", { location: "w.bin", offset: 8, length: 20 }]]));
+    for (const k of ["w.bin", "location", "offset", "length"]) expect(Buffer.from(ok).includes(Buffer.from(k))).toBe(true);
+    // Everything else is byte-identical: only the one initializer changed.
+    const big = buildInferenceOnnx(TINY, initParams(TINY, 1));
+    expect(Buffer.from(externalizeInitializers(big, new Map())).equals(Buffer.from(big))).toBe(true);
   });
 
   it("the training graph's loss and gradients match the float64 reference (finite differences)", async () => {

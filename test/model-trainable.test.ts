@@ -124,7 +124,7 @@ describe("DistilBertModel (TrainableModel)", () => {
     // with the history kept the first moment goes 0.1·g → 0.19·g; a fresh optimizer would restart at 0.1·g.
     await m.trainStep(b, { learningRate: 0, weightDecay: 0.01, maxGradNorm: 0 });
     const m1 = Float32Array.from(m.optimizerState().tensors.get("pre_classifier.weight.exp_avg")!.data);
-    await m.trainStep(b, { learningRate: 0, weightDecay: 0.5, maxGradNorm: 0 }); // rebuilds the trainer
+    await m.trainStep(b, { learningRate: 0, weightDecay: 0.5, maxGradNorm: 0 }); // other decay: a per-step override
     expect(await m.forward(b)).toEqual(before);
     expect(m.optimizerState().step).toBe(2);
     const m2 = m.optimizerState().tensors.get("pre_classifier.weight.exp_avg")!.data;

@@ -123,6 +123,13 @@ interface Slot {
 const S_DECAY = "adamw.decay";
 const S_STEP = "adamw.step_size";
 const S_EPS = "adamw.eps_hat";
+const S_MAXNORM = "adamw.max_norm";
+
+/** Per-step overrides of the AdamW options given at creation. */
+export interface StepOptions {
+  weightDecay?: number;
+  maxGradNorm?: number;
+}
 
 export class Trainer {
   private t = 0;
@@ -139,6 +146,7 @@ export class Trainer {
   static async create(spec: TrainerSpec): Promise<Trainer> {
     const { graph: g, loss, params } = spec;
     const mode = spec.mode ?? "split";
+    if (mode !== "split" && mode !== "fused") throw new LenpredError(`Trainer: mode must be "split" or "fused", got ${JSON.stringify(mode)}`);
     const a = spec.adamw ?? {};
     const opts = { beta1: a.beta1 ?? 0.9, beta2: a.beta2 ?? 0.999, eps: a.eps ?? 1e-8, weightDecay: a.weightDecay ?? 0.01, maxGradNorm: a.maxGradNorm ?? 0 };
     const decays = a.decays ?? defaultDecays;
@@ -185,7 +193,9 @@ export class Trainer {
       const stepSize = g.input(S_STEP, "float32", []);
       const epsHat = g.input(S_EPS, "float32", []);
       inputs.push(decay, stepSize, epsHat);
-      const clip = opts.maxGradNorm ? op.min(op.div(op.scalar(g, opts.maxGradNorm), op.add(gradNorm, 1e-6)), 1) : op.scalar(g, 1);
+      const maxNorm = g.input(S_MAXNORM, "float32", []); // +Infinity turns clipping off
+      inputs.push(maxNorm);
+      const clip = op.min(op.div(maxNorm, op.add(gradNorm, 1e-6)), 1);
       const c1 = op.mul(clip, 1 - opts.beta1);
       const c2 = op.mul(op.mul(clip, clip), 1 - opts.beta2);
       params.forEach((p, i) => {
@@ -196,7 +206,7 @@ export class Trainer {
         const m2 = op.add(op.mul(m, opts.beta1), op.mul(gr, c1));
         const v2 = op.add(op.mul(v, opts.beta2), op.mul(op.mul(gr, gr), c2));
         const upd = op.mul(op.div(m2, op.add(op.sqrt(v2), epsHat)), stepSize);
-        const p2 = op.sub(slots[i]!.decays && opts.weightDecay ? op.mul(p, decay) : p, upd);
+        const p2 = op.sub(slots[i]!.decays ? op.mul(p, decay) : p, upd);
         outputs[`new.${p.name}`] = p2;
         outputs[`new.m.${p.name}`] = m2;
         outputs[`new.v.${p.name}`] = v2;
@@ -216,10 +226,14 @@ export class Trainer {
     return Object.fromEntries(this.slots.map((s) => [s.name, new ort.Tensor("float32", s.p, s.shape)]));
   }
 
-  /** One training step on a batch: `feeds` holds the graph's non-parameter inputs. */
-  async step(feeds: Feeds, lr: number): Promise<StepResult> {
+  /**
+   * One training step on a batch: `feeds` holds the graph's non-parameter inputs; `lr` comes from the
+   * schedule (e.g. `linearWarmupDecay(...)(trainer.stepCount)`); `o` overrides weight decay / clipping.
+   */
+  async step(feeds: Feeds, lr: number, o: StepOptions = {}): Promise<StepResult> {
     const t = this.t + 1;
-    const sc = adamwScalars(t, lr, this.opts);
+    const opts = { ...this.opts, weightDecay: o.weightDecay ?? this.opts.weightDecay, maxGradNorm: o.maxGradNorm ?? this.opts.maxGradNorm };
+    const sc = adamwScalars(t, lr, opts);
     const all: Feeds = { ...feeds };
     const fetches: Record<string, OrtTensor | null> = { loss: null, grad_norm: null };
     for (const e of this.extra) fetches[e] = null;
@@ -238,6 +252,7 @@ export class Trainer {
       all[S_DECAY] = new ort.Tensor("float32", Float32Array.of(sc.decay), []);
       all[S_STEP] = new ort.Tensor("float32", Float32Array.of(sc.stepSize), []);
       all[S_EPS] = new ort.Tensor("float32", Float32Array.of(sc.epsHat), []);
+      all[S_MAXNORM] = new ort.Tensor("float32", Float32Array.of(opts.maxGradNorm > 0 ? opts.maxGradNorm : Infinity), []);
     }
     const t0 = performance.now();
     const out = await this.session.run(all, fetches);
@@ -245,7 +260,7 @@ export class Trainer {
     const loss = Number((out.loss!.data as Float32Array)[0]);
     const gradNorm = Number((out.grad_norm!.data as Float32Array)[0]);
     if (this.mode === "split") {
-      const clip = clipCoefficient(gradNorm, this.opts.maxGradNorm);
+      const clip = clipCoefficient(gradNorm, opts.maxGradNorm);
       this.slots.forEach((s, i) => {
         const args = { ...sc, decay: s.decays ? sc.decay : 1, clip, beta1: this.opts.beta1, beta2: this.opts.beta2 };
         if (this.arena) this.arena.update(i, args);

@@ -69,7 +69,8 @@ export class Session {
    * (no fresh output buffers: the way to reuse memory across steps).
    */
   async run(feeds: Feeds, fetches?: readonly string[] | Record<string, ort.Tensor | null>): Promise<Record<string, ort.Tensor>> {
-    for (const n of this.inputNames) if (!(n in feeds)) throw new LenpredError(`missing input '${n}' (model inputs: ${this.inputNames.join(", ")})`);
+    const missing = this.inputNames.filter((n) => !(n in feeds));
+    if (missing.length) throw new LenpredError(`missing model input(s): ${missing.slice(0, 8).join(", ")}${missing.length > 8 ? ` and ${missing.length - 8} more` : ""}`);
     const out = fetches === undefined ? await this.inner.run(feeds) : await this.inner.run(feeds, fetches as ort.InferenceSession.FetchesType);
     return out as Record<string, ort.Tensor>;
   }

@@ -11,14 +11,14 @@
  */
 import { copyFile, readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { BucketScheme } from "../data/buckets.js";
+import { validateScheme, type BucketScheme } from "../data/buckets.js";
 import { META_FILE, readModelMeta, type ModelMeta } from "../predictor/load.js";
 import { replaceDirAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import { parseConfig, type DistilBertConfig } from "./config.js";
 import { labelNames, validateHead } from "./heads.js";
 import { initParams, paramSpecs, PREFIX, validateParams } from "./params.js";
-import { readSafetensors, writeSafetensors, type StoredDtype } from "./safetensors.js";
+import { readSafetensors, readSafetensorsHeader, writeSafetensors, type StoredDtype } from "./safetensors.js";
 import type { NamedTensors } from "./tensors.js";
 
 export const CONFIG_FILE = "config.json";
@@ -35,6 +35,10 @@ export interface DistilBertMeta extends ModelMeta {
   /** Longest token sequence the model was trained with (inference truncates to it). */
   maxSeqLen?: number;
   weightsDtype?: StoredDtype;
+  /** "shared": model.onnx reads its weights from model.safetensors (load it by path). */
+  onnxWeights?: "embedded" | "shared";
+  /** File name of the int8 inference export when one was written. */
+  onnxInt8?: string;
 }
 
 export interface SaveModelOptions {
@@ -47,7 +51,20 @@ export interface SaveModelOptions {
   dtype?: StoredDtype;
   /** Also write model.onnx (default true). */
   onnx?: boolean;
+  /**
+   * How model.onnx gets its weights: "embedded" (default; a self-contained file) or "shared" (ONNX external
+   * data pointing into model.safetensors: the directory holds the weights once, about half the size; the
+   * ONNX file must then be loaded by path with model.safetensors beside it). "shared" needs F32 or F16.
+   */
+  onnxWeights?: "embedded" | "shared";
+  /**
+   * Also write `model.int8.onnx`: the same graph with int8 encoder matmuls (see export-onnx.ts `quantize`),
+   * 2–3× faster on CPU, logits within ~1e-2 of model.onnx. Same inputs/outputs; servers may prefer it.
+   */
+  onnxInt8?: boolean;
 }
+
+export const ONNX_INT8_FILE = "model.int8.onnx";
 
 /** The config.json HF `AutoConfig`/`DistilBertForSequenceClassification.from_pretrained` reads. */
 export function hfConfigJson(c: DistilBertConfig, buckets?: BucketScheme, dtype: StoredDtype = "F32"): Record<string, unknown> {
@@ -85,12 +102,21 @@ export async function saveModelDir(dir: string, opts: SaveModelOptions): Promise
   const dtype = opts.dtype ?? "F32";
   validateHead(config);
   validateParams(config, params);
+  const buckets = validateScheme(opts.meta.buckets);
+  if (config.head === "classification" && buckets.edges.length !== config.num_labels) {
+    throw new LenpredError(`${buckets.edges.length} buckets but the config has ${config.num_labels} labels`, { field: "buckets" });
+  }
+  if (opts.onnxWeights === "shared" && dtype === "BF16") {
+    throw new LenpredError("onnxWeights 'shared' needs F32 or F16 weights (ONNX float16/float32), got BF16", { field: "dtype" });
+  }
   const meta: DistilBertMeta = {
     ...opts.meta,
     kind: "distilbert",
     head: config.head,
     ...(config.quantiles ? { quantiles: config.quantiles } : {}),
     weightsDtype: dtype,
+    ...(opts.onnx ?? true ? { onnxWeights: opts.onnxWeights ?? "embedded" } : {}),
+    ...((opts.onnx ?? true) && opts.onnxInt8 ? { onnxInt8: ONNX_INT8_FILE } : {}),
   } as DistilBertMeta;
   await replaceDirAtomic(dir, async (tmp) => {
     await writeJsonAtomic(join(tmp, CONFIG_FILE), hfConfigJson(config, meta.buckets, dtype));
@@ -101,7 +127,10 @@ export async function saveModelDir(dir: string, opts: SaveModelOptions): Promise
       // The ONNX graph gets the weights as stored, so both files give the same logits; F16 weights stay
       // float16 in the ONNX file too (half the size; exact, as every F16 value is a float32).
       const stored = dtype === "F32" ? params : (await readSafetensors(join(tmp, WEIGHTS_FILE))).tensors;
-      await exportInferenceOnnx(config, stored, join(tmp, ONNX_FILE), { weights: dtype === "F16" ? "float16" : "float32" });
+      const weights = dtype === "F16" ? "float16" : "float32";
+      const external = opts.onnxWeights === "shared" ? { location: WEIGHTS_FILE, header: await readSafetensorsHeader(join(tmp, WEIGHTS_FILE)) } : undefined;
+      await exportInferenceOnnx(config, stored, join(tmp, ONNX_FILE), { weights, external });
+      if (opts.onnxInt8) await exportInferenceOnnx(config, stored, join(tmp, ONNX_INT8_FILE), { weights, quantize: "int8" });
     }
     await writeJsonAtomic(join(tmp, META_FILE), meta);
   });

@@ -58,7 +58,6 @@ export function buildGraph(c: DistilBertConfig, training: boolean, dropoutSeed?:
 
 export class DistilBertModel implements TrainableModel {
   private trainer?: Trainer;
-  private trainerKey = "";
   /** Parameters before the first train step (after it, the trainer owns them). */
   private initial: NamedTensors;
   private pendingOptimizerState?: { step: number; tensors: NamedTensors };
@@ -80,29 +79,23 @@ export class DistilBertModel implements TrainableModel {
     return new DistilBertModel(config, own, opts);
   }
 
-  private async ensureTrainer(weightDecay: number, maxGradNorm: number): Promise<Trainer> {
-    const key = `${weightDecay}|${maxGradNorm}`;
-    if (this.trainer && key === this.trainerKey) return this.trainer;
-    // The engine fixes decay and clipping per Trainer; rebuild (carrying all state) when they change.
-    const state = this.trainer ? this.optimizerState() : this.pendingOptimizerState;
-    const params = this.trainer ? copyTensors(this.trainer.parameters()) : this.initial;
-    await this.trainer?.dispose();
+  private async ensureTrainer(): Promise<Trainer> {
+    if (this.trainer) return this.trainer;
     const b = buildGraph(this.config, true, this.opts.seed ?? 0);
     this.trainer = await Trainer.create({
-      graph: b.graph, loss: b.loss!, params: b.params, initial: params,
-      adamw: { ...this.opts.adamw, weightDecay, maxGradNorm },
+      graph: b.graph, loss: b.loss!, params: b.params, initial: this.initial,
+      adamw: { ...this.opts.adamw },
       mode: this.opts.optimizerMode ?? "split",
       session: this.opts.session,
     });
-    this.trainerKey = key;
-    if (state) this.applyState(this.trainer, state);
+    if (this.pendingOptimizerState) this.applyState(this.trainer, this.pendingOptimizerState);
     this.pendingOptimizerState = undefined;
     this.initial = new Map(); // the trainer owns the parameters now; let the initial copy be collected
     return this.trainer;
   }
 
   async trainStep(batch: LabeledBatch, o: TrainStepOptions): Promise<number> {
-    const trainer = await this.ensureTrainer(o.weightDecay, o.maxGradNorm ?? 0);
+    const trainer = await this.ensureTrainer();
     const feeds = tokenFeeds(batch, this.config);
     if (this.config.head === "classification") {
       if (!batch.labels || batch.labels.length !== batch.batch) throw new LenpredError(`classification batch needs ${batch.batch} labels`, { field: "labels" });
@@ -114,7 +107,8 @@ export class DistilBertModel implements TrainableModel {
       if (!batch.targets || batch.targets.length !== batch.batch) throw new LenpredError(`${this.config.head} batch needs ${batch.batch} targets`, { field: "targets" });
       feeds.targets = new ort.Tensor("float32", Float32Array.from(batch.targets), [batch.batch, 1]);
     }
-    const r = await trainer.step(feeds, o.learningRate);
+    // Weight decay and clipping are per-step options of the engine trainer (0 / undefined = no clipping).
+    const r = await trainer.step(feeds, o.learningRate, { weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm ?? 0 });
     return r.loss;
   }
 

@@ -5,18 +5,51 @@
  * float16 followed by a Cast (half the file; ORT folds the casts when the session is created, so inference
  * runs in float32 on the float16-rounded weights, exactly what an F16 model.safetensors holds).
  */
-import { Graph, type ConstData, type TypedData } from "../engine/graph.js";
+import { Graph, type ConstData, type Tensor, type TypedData } from "../engine/graph.js";
 import * as op from "../engine/ops.js";
 import { writeFileAtomic } from "../util/atomic.js";
+import { LenpredError } from "../util/errors.js";
 import type { DistilBertConfig } from "./config.js";
 import { buildForward } from "./graph.js";
 import { f32ToF16Bits } from "./half.js";
+import { externalizeInitializers, type ExternalRef } from "./onnx-external.js";
+import type { SafetensorsHeader } from "./safetensors.js";
 import { validateParams } from "./params.js";
 import type { NamedTensors } from "./tensors.js";
 
 export interface ExportOptions {
   /** Initializer storage (default float32). */
   weights?: "float32" | "float16";
+  /**
+   * Read the weights from a safetensors file beside model.onnx instead of embedding them (ONNX external
+   * data). Its tensors must be stored as `weights` says (F32 for float32, F16 for float16). ORT then needs
+   * the model loaded from its path, with that file next to it.
+   */
+  external?: { location: string; header: SafetensorsHeader };
+  /**
+   * "int8": the encoder's Linear layers become onnxruntime's `com.microsoft.DynamicQuantizeMatMul` with int8
+   * weights (symmetric, one scale per output channel) and activations quantized per run: 2–3× faster
+   * matmuls on CPUs with VNNI, a quarter of the weight bytes, logits within ~1e-2 instead of 1e-4.
+   * Embeddings, LayerNorms and the classification head stay in `weights` precision. Not with `external`.
+   */
+  quantize?: "int8";
+}
+
+/** An encoder Linear (attention projections and FFN), the ones int8 export quantizes. */
+const QUANTIZABLE = /^distilbert\.transformer\.layer\.\d+\.(attention\.(q|k|v|out)_lin|ffn\.lin[12])$/;
+
+/** Symmetric per-output-channel int8 quantization of a PyTorch [out, in] weight, returned as [in, out]. */
+export function quantizeWeightInt8(w: Float32Array, out: number, inp: number): { q: Int8Array; scale: Float32Array } {
+  const q = new Int8Array(out * inp);
+  const scale = new Float32Array(out);
+  for (let o = 0; o < out; o++) {
+    let m = 0;
+    for (let i = 0; i < inp; i++) m = Math.max(m, Math.abs(w[o * inp + i]!));
+    const s = m > 0 ? m / 127 : 1;
+    scale[o] = s;
+    for (let i = 0; i < inp; i++) q[i * out + o] = Math.max(-127, Math.min(127, Math.round(w[o * inp + i]! / s)));
+  }
+  return { q, scale };
 }
 
 export const ONNX_INPUTS = ["input_ids", "attention_mask"] as const;
@@ -45,9 +78,29 @@ export function buildInferenceOnnx(config: DistilBertConfig, params: NamedTensor
     }
     return t;
   };
-  const { logits } = buildForward(g, config, param, ids, mask, { training: false });
+  if (opts.quantize && opts.external) throw new LenpredError("int8 export cannot share weights with model.safetensors");
+  const linear = opts.quantize !== "int8" ? undefined : (x: Tensor, name: string): Tensor | undefined => {
+    if (!QUANTIZABLE.test(name)) return undefined;
+    const w = params.get(`${name}.weight`)!;
+    const [out, inp] = w.shape as [number, number];
+    const { q, scale } = quantizeWeightInt8(w.data, out, inp);
+    const qw = g.initializer(`${name}.weight_int8`, { dtype: "int8", shape: [inp, out], data: q });
+    const sc = g.initializer(`${name}.weight_scale`, { dtype: "float32", shape: [out], data: scale });
+    const shape = [...x.shape.slice(0, -1), out];
+    return g.node("DynamicQuantizeMatMul", [x, qw, sc, undefined, param(`${name}.bias`)], [{ dtype: "float32", shape }], {}, "com.microsoft")[0]!;
+  };
+  const { logits } = buildForward(g, config, param, ids, mask, { training: false, linear });
   g.output("logits", logits);
-  return g.toOnnx({ producer: "lenpred" });
+  const bytes = g.toOnnx({ producer: "lenpred" });
+  if (!opts.external) return bytes;
+  const want = opts.weights === "float16" ? "F16" : "F32";
+  const refs = new Map<string, ExternalRef>();
+  for (const e of opts.external.header.entries) {
+    if (!params.has(e.name)) continue;
+    if (e.dtype !== want) throw new LenpredError(`stored as ${e.dtype}, but the ONNX export wants ${want} to share the bytes`, { file: opts.external.location, field: e.name });
+    refs.set(opts.weights === "float16" ? `${e.name}_fp16` : e.name, { location: opts.external.location, offset: opts.external.header.dataStart + e.begin, length: e.end - e.begin });
+  }
+  return externalizeInitializers(bytes, refs);
 }
 
 export async function exportInferenceOnnx(config: DistilBertConfig, params: NamedTensors, path: string, opts: ExportOptions = {}): Promise<void> {

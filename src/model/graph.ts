@@ -28,6 +28,8 @@ export interface ForwardOptions {
   training: boolean;
   /** Base seed for the Dropout nodes (each node gets seed + its index); unseeded when undefined. */
   dropoutSeed?: number;
+  /** Replace the Linear named `name` (e.g. a quantized matmul in an inference export); undefined = default. */
+  linear?: (x: Tensor, name: string) => Tensor | undefined;
 }
 
 export interface ForwardResult {
@@ -43,14 +45,13 @@ export function buildForward(g: Graph, c: DistilBertConfig, param: ParamSource, 
   const dh = d / nh;
   let dropIndex = 0;
   const drop = (x: Tensor, ratio: number) => op.dropout(x, ratio, o.training, o.dropoutSeed === undefined ? undefined : o.dropoutSeed + dropIndex++);
-  const lin = (x: Tensor, name: string) => op.linear(x, param(`${name}.weight`), param(`${name}.bias`));
+  const lin = (x: Tensor, name: string) => o.linear?.(x, name) ?? op.linear(x, param(`${name}.weight`), param(`${name}.bias`));
   const norm = (x: Tensor, name: string) => op.layerNorm(x, param(`${name}.weight`), param(`${name}.bias`), { epsilon: LN_EPS });
 
   // Embeddings. Position ids are Range(0, seq) of the runtime sequence length.
-  const seqLen = op.gather(op.shapeOf(inputIds), op.scalar(g, 1, "int64"), 0);
-  const [positions] = g.node("Range", [op.scalar(g, 0, "int64"), seqLen, op.scalar(g, 1, "int64")], [{ dtype: "int64", shape: [inputIds.shape[1]!] }]);
+  const positions = op.range(op.dimOf(inputIds, 1), inputIds.shape[1]!);
   const words = op.gather(param(`${PREFIX}embeddings.word_embeddings.weight`), inputIds, 0);
-  const pos = op.gather(param(`${PREFIX}embeddings.position_embeddings.weight`), positions!, 0);
+  const pos = op.gather(param(`${PREFIX}embeddings.position_embeddings.weight`), positions, 0);
   let x = drop(norm(op.add(words, pos), `${PREFIX}embeddings.LayerNorm`), c.dropout);
 
   // Additive key mask [batch, 1, 1, seq]: 0 for tokens, -1e9 for padding.

@@ -191,6 +191,28 @@ export async function readSafetensors(file: string, opts: ReadOptions = {}): Pro
   }
 }
 
+/** Only the validated header of a safetensors file (tensor names, dtypes, shapes, byte ranges). */
+export async function readSafetensorsHeader(file: string): Promise<SafetensorsHeader> {
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch (e) {
+    throw new LenpredError(`cannot read (${(e as NodeJS.ErrnoException).code})`, { file });
+  }
+  const fh = await open(file, "r");
+  try {
+    const first = new Uint8Array(Math.min(size, 8));
+    await readExactly(fh, first, 0, file);
+    const probe = parseHeader(first, size, file);
+    if ("entries" in probe) return probe;
+    const prefix = new Uint8Array(8 + probe.headerLen);
+    await readExactly(fh, prefix, 0, file);
+    return parseHeader(prefix, size, file) as SafetensorsHeader;
+  } finally {
+    await fh.close();
+  }
+}
+
 async function readExactly(fh: Awaited<ReturnType<typeof open>>, buf: Uint8Array, position: number, file: string): Promise<void> {
   let done = 0;
   while (done < buf.length) {

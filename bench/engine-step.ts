@@ -136,7 +136,9 @@ const weights = initParams();
   const feeds = batch(32, 40);
   const times: Record<string, { step: number[]; run: number[]; update: number[] }> = {};
   for (let r = 0; r < RUNS + 2; r++) {
-    for (const [v, tr] of Object.entries(trainers)) {
+    // ABBA order: alternate the order every round so no variant always runs right after another.
+    const order = r % 2 ? Object.entries(trainers).reverse() : Object.entries(trainers);
+    for (const [v, tr] of order) {
       const t = performance.now();
       const res = await tr.step(feeds, 2e-5);
       if (r < 2) continue; // warmup
@@ -171,7 +173,8 @@ const weights = initParams();
   const single: Record<string, number[]> = {};
   for (const s of Object.values(sessions)) for (let i = 0; i < 2; i++) await s.run({ input_ids, attention_mask });
   for (let r = 0; r < RUNS; r++) {
-    for (const [via, s] of Object.entries(sessions)) {
+    const order = r % 2 ? Object.entries(sessions).reverse() : Object.entries(sessions);
+    for (const [via, s] of order) {
       let t = performance.now();
       await s.run({ input_ids, attention_mask });
       (fwd[via] ??= []).push((performance.now() - t) / 1000);

@@ -134,14 +134,20 @@ const weights = initParams();
     trainers[v] = await Trainer.create({ graph: g, loss, params, initial: weights, mode, adamw: { weightDecay: 0.01 }, session: { threads: THREADS, profilePrefix: profile } });
   }
   const feeds = batch(32, 40);
-  const times: Record<string, { step: number[]; run: number[]; update: number[] }> = {};
+  // cpu = user + system seconds of this process (all ORT threads): less sensitive to other processes' load.
+  const times: Record<string, { step: number[]; run: number[]; update: number[]; cpu: number[] }> = {};
   for (let r = 0; r < RUNS + 2; r++) {
-    for (const [v, tr] of Object.entries(trainers)) {
+    // ABBA order: alternate the order every round so no variant always runs right after another.
+    const order = r % 2 ? Object.entries(trainers).reverse() : Object.entries(trainers);
+    for (const [v, tr] of order) {
       const t = performance.now();
+      const c = process.cpuUsage();
       const res = await tr.step(feeds, 2e-5);
+      const cpu = process.cpuUsage(c);
       if (r < 2) continue; // warmup
-      const rec = (times[v] ??= { step: [], run: [], update: [] });
+      const rec = (times[v] ??= { step: [], run: [], update: [], cpu: [] });
       rec.step.push((performance.now() - t) / 1000);
+      rec.cpu.push((cpu.user + cpu.system) / 1e6);
       rec.run.push(res.seconds.run);
       rec.update.push(res.seconds.update);
     }
@@ -149,6 +155,7 @@ const weights = initParams();
   for (const [v, rec] of Object.entries(times)) {
     out[`train_step_s_32x40_${v}`] = Number(median(rec.step).toFixed(4));
     out[`train_update_s_${v}`] = Number(median(rec.update).toFixed(4));
+    out[`train_cpu_s_${v}`] = Number(median(rec.cpu).toFixed(4));
   }
   for (const [v, tr] of Object.entries(trainers)) {
     if (argv.includes("--profile")) {
@@ -171,7 +178,8 @@ const weights = initParams();
   const single: Record<string, number[]> = {};
   for (const s of Object.values(sessions)) for (let i = 0; i < 2; i++) await s.run({ input_ids, attention_mask });
   for (let r = 0; r < RUNS; r++) {
-    for (const [via, s] of Object.entries(sessions)) {
+    const order = r % 2 ? Object.entries(sessions).reverse() : Object.entries(sessions);
+    for (const [via, s] of order) {
       let t = performance.now();
       await s.run({ input_ids, attention_mask });
       (fwd[via] ??= []).push((performance.now() - t) / 1000);

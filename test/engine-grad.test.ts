@@ -112,6 +112,23 @@ describe("Dropout backward uses the forward's mask", () => {
     await s.dispose();
   });
 
+  it("draws a fresh mask every run; a seed makes the sequence reproducible across sessions", async () => {
+    const g = new Graph();
+    const x = g.input("x", "float32", [64]);
+    const y = op.dropout(x, 0.5, true, 42);
+    const bytes = g.toOnnx({ outputs: { m: y.producer!.outputs[1]! } });
+    const seqs: string[][] = [];
+    for (let k = 0; k < 2; k++) {
+      const s = await Session.create(bytes);
+      const runs: string[] = [];
+      for (let r = 0; r < 2; r++) runs.push(Array.from((await s.run({ x: f32(new Float32Array(64).fill(1), [64]) })).m!.data as Uint8Array).join(""));
+      seqs.push(runs);
+      await s.dispose();
+    }
+    expect(seqs[0]![0]).not.toEqual(seqs[0]![1]);
+    expect(seqs[1]).toEqual(seqs[0]);
+  });
+
   it("ratio 0 or inference mode is the identity (no node)", () => {
     const g = new Graph();
     const x = g.input("x", "float32", [2]);

@@ -37,7 +37,7 @@ const STORE = simd(0x0b);
  *   m ← b1·m + c1·g;  v ← b2·v + c2·g²;  p ← p·decay − stepSize·m / (√v + epsHat)
  * (c1 = (1−b1)·clip, c2 = (1−b2)·clip², so clipping costs nothing extra.)
  */
-function buildModule(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
+function buildModule(): Uint8Array<ArrayBuffer> {
   // params 0..4 i32 (p g m v end), 5..11 f32; locals 12..18 splats, 19 gi, 20 mi, 21 vi (v128)
   const [P, G, M, Vv, END] = [0, 1, 2, 3, 4];
   const body: number[] = [];
@@ -56,7 +56,7 @@ function buildModule(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer>
   const code = [...locals, ...body];
 
   const type = section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32], [F32], [F32], [F32], [F32], [F32], [F32]]), 0]]));
-  const memLimits = shared ? [0x03, ...leb(1), ...leb(maxPages)] : [0x00, ...leb(1)];
+  const memLimits = [0x00, ...leb(1)]; // imported memory, at least 1 page, no maximum
   const imports = section(2, vec([[...str("env"), ...str("mem"), 0x02, ...memLimits]]));
   const funcs = section(3, vec([[0]]));
   const exps = section(7, vec([[...str("adamw"), 0x00, 0]]));
@@ -109,7 +109,7 @@ export class AdamWArena {
     const pages = Math.ceil(bytes / PAGE);
     if (pages > MAX_PAGES) return undefined;
     const memory = new WebAssembly.Memory({ initial: pages });
-    const mod = new WebAssembly.Module(buildModule(false, pages));
+    const mod = new WebAssembly.Module(buildModule());
     const inst = new WebAssembly.Instance(mod, { env: { mem: memory } });
     let off = 16; // keep 0 unused
     const slots = sizes.map((n) => {

@@ -40,6 +40,7 @@ interface ServeCliOptions {
 export function register(program: Command): void {
   program
     .command("serve")
+    .summary("serve length predictions over HTTP for schedulers (micro-batched, Prometheus metrics, OpenAPI)")
     .description(
       "serve length predictions over HTTP for schedulers: POST /v1/predict with {prompt}, {prompts: [...]} or an OpenAI chat body " +
         "({messages: [...]}); micro-batches concurrent requests; /healthz, /readyz, /metrics (Prometheus), /openapi.json. " +

@@ -13,6 +13,7 @@ const parseNum = (field: string, opts: { int?: boolean; min?: number } = {}) => 
 export function register(program: Command): void {
   program
     .command("simulate")
+    .summary("simulate S³-style scheduling on a KV-cache memory model: what the predictions buy")
     .description("simulate S³-style scheduling on a KV-cache memory model: throughput/latency of max-length reservation, "
       + "S³ (predicted bucket), oracle, paged (vLLM-like) and shortest-predicted-first")
     .requiredOption("--data <path>", "prepared directory (uses <split>.jsonl + scheme.json) or a split JSONL with scheme.json beside it")

@@ -6,7 +6,7 @@ export function register(program: Command): void {
     .command("predict")
     .description("predict how many tokens an LLM will answer with: one prompt, or --file prompts.jsonl")
     .argument("[prompt]", "the prompt text (omit with --file)")
-    .option("--model <dir>", "model directory (any kind: distilbert, ngram, linear, median, majority); default: the bundled models/alpaca-s3")
+    .option("--model <dir>", "model directory (any kind: distilbert, ngram, ensemble, linear, median, majority); default: the bundled models/alpaca-s3")
     .option("--file <jsonl>", "JSONL of prompts: objects with a prompt field (a prepared split works) or JSON strings")
     .option("--out <jsonl>", "write predictions here (default stdout); the format `lenpred eval --preds` reads")
     .option("--field <name>", "prompt field of --file objects", "prompt")

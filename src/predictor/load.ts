@@ -50,6 +50,8 @@ export async function loadPredictor(dir: string): Promise<Predictor> {
       return (await import("../baselines/index.js")).loadBaseline(meta, dir);
     case "distilbert":
       return (await import("./distilbert.js")).DistilBertPredictor.load(dir);
+    case "ensemble":
+      return (await import("./ensemble.js")).EnsemblePredictor.load(meta, dir);
     default:
       throw new LenpredError(`unknown model kind '${meta.kind}'`, { file: join(dir, META_FILE), field: "kind" });
   }

@@ -60,7 +60,9 @@ export async function openAtomicWriteStream(path: string): Promise<AtomicWriteSt
       await rename(tmp, path);
     },
     async abort() {
-      stream.destroy();
+      // The file is opened asynchronously: wait until the stream has closed its descriptor, else the
+      // open may land after the rm and leave the temporary file behind.
+      if (!stream.closed) await new Promise<void>((res) => { stream.once("close", () => res()); stream.destroy(); });
       await rm(tmp, { force: true });
     },
   };

@@ -11,7 +11,7 @@ export type DType = keyof typeof ONNX_DTYPE;
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 
-export type TypedData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Int8Array;
+export type TypedData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint32Array | Uint8Array | Int8Array;
 
 /** Host data for an initializer or a constant. */
 export interface ConstData {

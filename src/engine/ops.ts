@@ -20,6 +20,7 @@ function typed(dtype: DType, values: readonly number[]): ConstData["data"] {
     case "float64": return Float64Array.from(values);
     case "int64": return BigInt64Array.from(values.map((v) => BigInt(v)));
     case "int32": return Int32Array.from(values);
+    case "uint32": return Uint32Array.from(values);
     case "bool": case "uint8": return Uint8Array.from(values);
     case "int8": return Int8Array.from(values);
     default: throw new LenpredError(`no constant support for dtype ${dtype}`);
@@ -97,7 +98,7 @@ export const gelu = (x: Tensor, approximate: "none" | "tanh" = "none"): Tensor =
 
 export function cast(x: Tensor, to: DType): Tensor {
   if (x.dtype === to) return x;
-  const code = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 }[to];
+  const code = { float32: 1, uint8: 2, int8: 3, int32: 6, uint32: 12, int64: 7, bool: 9, float16: 10, float64: 11 }[to];
   return one(x, "Cast", { dtype: to, shape: x.shape }, [x], { to: attr.i(code) });
 }
 

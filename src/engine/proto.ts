@@ -113,6 +113,7 @@ export const ONNX_DTYPE = {
   int8: 3,
   int32: 6,
   int64: 7,
+  uint32: 12,
   bool: 9,
   float16: 10,
   float64: 11,

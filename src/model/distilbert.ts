@@ -9,6 +9,7 @@
 import { Graph, type Tensor } from "../engine/graph.js";
 import * as op from "../engine/ops.js";
 import { Trainer, type AdamWOptions } from "../engine/optim.js";
+import { stepSeed } from "../engine/random.js";
 import { i64, ort, Session, type Feeds, type SessionOptions } from "../engine/session.js";
 import type { LabeledBatch, TokenBatch, TrainableModel, TrainStepOptions } from "../train/trainable.js";
 import { LenpredError } from "../util/errors.js";
@@ -21,7 +22,7 @@ import type { NamedTensors } from "./tensors.js";
 export interface DistilBertModelOptions {
   /** Initial parameters (HF names); random HF-style init from `seed` when omitted. */
   params?: NamedTensors;
-  /** Seed for the random init and the dropout masks (default 0). */
+  /** Seed for the random init and the dropout masks (default 0; masks are hashed from seed and step). */
   seed?: number;
   /** AdamW betas/eps (weight decay and clipping come with each `trainStep`). */
   adamw?: Omit<AdamWOptions, "weightDecay" | "maxGradNorm">;
@@ -37,14 +38,22 @@ interface Built {
   logits: Tensor;
 }
 
-/** The training graph (dropout on, loss) or the inference graph (dropout off), parameters as inputs. */
-export function buildGraph(c: DistilBertConfig, training: boolean, dropoutSeed?: number): Built {
+/** Training-graph input carrying the per-step dropout seed (int64 scalar, `stepSeed(seed, step)`). */
+export const DROPOUT_SEED_INPUT = "dropout_seed";
+
+/**
+ * The training graph (dropout on, loss) or the inference graph (dropout off), parameters as inputs. The
+ * training graph takes the int64 scalar input `dropout_seed`: its dropout masks are a pure function of it
+ * (engine/random.ts), which is what makes a resumed run bit-exact.
+ */
+export function buildGraph(c: DistilBertConfig, training: boolean): Built {
   const g = new Graph(training ? "distilbert_train" : "distilbert_infer");
   const ids = g.input("input_ids", "int64", ["batch", "seq"]);
   const mask = g.input("attention_mask", "int64", ["batch", "seq"]);
   const params = paramSpecs(c).map((s) => g.input(s.name, "float32", s.shape));
   const byName = new Map(params.map((p) => [p.name, p]));
-  const { logits } = buildForward(g, c, (n) => byName.get(n)!, ids, mask, { training, dropoutSeed });
+  const dropoutKey = training ? g.input(DROPOUT_SEED_INPUT, "int64", []) : undefined;
+  const { logits } = buildForward(g, c, (n) => byName.get(n)!, ids, mask, { training, dropoutKey });
   if (!training) return { graph: g, params, logits };
   let loss: Tensor;
   if (c.head === "classification") {
@@ -81,7 +90,7 @@ export class DistilBertModel implements TrainableModel {
 
   private async ensureTrainer(): Promise<Trainer> {
     if (this.trainer) return this.trainer;
-    const b = buildGraph(this.config, true, this.opts.seed ?? 0);
+    const b = buildGraph(this.config, true);
     this.trainer = await Trainer.create({
       graph: b.graph, loss: b.loss!, params: b.params, initial: this.initial,
       adamw: { ...this.opts.adamw },
@@ -107,6 +116,9 @@ export class DistilBertModel implements TrainableModel {
       if (!batch.targets || batch.targets.length !== batch.batch) throw new LenpredError(`${this.config.head} batch needs ${batch.batch} targets`, { field: "targets" });
       feeds.targets = new ort.Tensor("float32", Float32Array.from(batch.targets), [batch.batch, 1]);
     }
+    // Dropout masks follow (seed, optimizer step): the step counter is part of the optimizer state, so a
+    // resumed run feeds the same seeds as the uninterrupted one and draws the same masks.
+    feeds[DROPOUT_SEED_INPUT] = i64([stepSeed(this.opts.seed ?? 0, trainer.stepCount)], []);
     // Weight decay and clipping are per-step options of the engine trainer (0 / undefined = no clipping).
     const r = await trainer.step(feeds, o.learningRate, { weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm ?? 0 });
     return r.loss;

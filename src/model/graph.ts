@@ -15,6 +15,7 @@
  */
 import type { Graph, Tensor } from "../engine/graph.js";
 import * as op from "../engine/ops.js";
+import { keyedDropout } from "../engine/random.js";
 import type { DistilBertConfig } from "./config.js";
 import { layerPrefix, PREFIX } from "./params.js";
 
@@ -26,7 +27,13 @@ export type ParamSource = (name: string) => Tensor;
 
 export interface ForwardOptions {
   training: boolean;
-  /** Base seed for the Dropout nodes (each node gets seed + its index); unseeded when undefined. */
+  /**
+   * Per-step dropout seed (int64 scalar, e.g. a graph input): each dropout's mask is then hashed from
+   * (seed, its index in the graph, element index) (engine/random.ts), so feeding the same seed reproduces the
+   * masks exactly. Without it, training dropout is ORT's Dropout op (its generator restarts per session).
+   */
+  dropoutKey?: Tensor;
+  /** Only for ORT's Dropout (no `dropoutKey`): base seed, each node gets seed + its index; unseeded when undefined. */
   dropoutSeed?: number;
   /** Replace the Linear named `name` (e.g. a quantized matmul in an inference export); undefined = default. */
   linear?: (x: Tensor, name: string) => Tensor | undefined;
@@ -44,7 +51,12 @@ export function buildForward(g: Graph, c: DistilBertConfig, param: ParamSource, 
   const nh = c.n_heads;
   const dh = d / nh;
   let dropIndex = 0;
-  const drop = (x: Tensor, ratio: number) => op.dropout(x, ratio, o.training, o.dropoutSeed === undefined ? undefined : o.dropoutSeed + dropIndex++);
+  const drop = (x: Tensor, ratio: number): Tensor => {
+    const site = dropIndex++;
+    if (!o.training) return x;
+    if (o.dropoutKey) return keyedDropout(x, ratio, o.dropoutKey, site);
+    return op.dropout(x, ratio, true, o.dropoutSeed === undefined ? undefined : o.dropoutSeed + site);
+  };
   const lin = (x: Tensor, name: string) => o.linear?.(x, name) ?? op.linear(x, param(`${name}.weight`), param(`${name}.bias`));
   const norm = (x: Tensor, name: string) => op.layerNorm(x, param(`${name}.weight`), param(`${name}.bias`), { epsilon: LN_EPS });
 

@@ -94,9 +94,12 @@ describe("DistilBertModel (TrainableModel)", () => {
     expect(out[2]!).toBeGreaterThan(6);
   });
 
-  it("optimizerState + loadOptimizerState resume exactly (fresh model, same batches)", async () => {
-    const params = initParams(TINY, 4);
-    const a = await make(TINY, { params });
+  it("optimizerState + loadOptimizerState resume exactly with dropout on (fresh model, same batches)", async () => {
+    // Dropout masks are hashed from (seed, optimizer step), so a fresh model with the same seed and the saved
+    // state draws the masks the uninterrupted model draws: bit-identical losses and parameters.
+    const DROP: DistilBertConfig = { ...TINY, dropout: 0.1, attention_dropout: 0.1, seq_classif_dropout: 0.2 };
+    const params = initParams(DROP, 4);
+    const a = await make(DROP, { params, seed: 7 });
     const batches = [1, 2, 3, 4].map((s) => ({ ...batch(5, 7, 10 + s), labels: Int32Array.from([0, 1, 2, 0, 1]) }));
     await a.trainStep(batches[0]!, STEP);
     await a.trainStep(batches[1]!, STEP);
@@ -107,12 +110,23 @@ describe("DistilBertModel (TrainableModel)", () => {
     expect(saved.tensors.has("classifier.weight")).toBe(true);
     const la = [await a.trainStep(batches[2]!, STEP), await a.trainStep(batches[3]!, STEP)];
 
-    const b = await make(TINY, { seed: 99 }); // different init, overwritten by the state
+    const b = await make(DROP, { params: initParams(DROP, 99), seed: 7 }); // other init, overwritten by the state
     b.loadOptimizerState(saved);
     const lb = [await b.trainStep(batches[2]!, STEP), await b.trainStep(batches[3]!, STEP)];
     expect(lb).toEqual(la);
     for (const [k, t] of a.parameters()) expect(b.parameters().get(k)!.data).toEqual(t.data);
     expect(b.optimizerState().step).toBe(4);
+
+    // The dropout really is on and follows the seed: another seed from the same state gives other losses,
+    // and the same batch at another step (another mask) gives another loss at lr 0.
+    const c = await make(DROP, { seed: 8 });
+    c.loadOptimizerState(saved);
+    const lc = [await c.trainStep(batches[2]!, STEP), await c.trainStep(batches[3]!, STEP)];
+    expect(lc[0]).not.toBe(la[0]);
+    const d = await make(DROP, { params, seed: 7 });
+    const l0 = await d.trainStep(batches[0]!, { ...STEP, learningRate: 0 });
+    const l1 = await d.trainStep(batches[0]!, { ...STEP, learningRate: 0 });
+    expect(l1).not.toBe(l0);
     await expect(async () => b.loadOptimizerState({ step: 1, tensors: new Map() })).rejects.toThrow(LenpredError);
   });
 

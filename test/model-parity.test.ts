@@ -194,7 +194,7 @@ describe("DistilBERT parity", () => {
     const s = await Session.create(built.graph.toOnnx({ outputs }), { threads: 1 });
     const feeds = {
       input_ids: i64(b.inputIds, [b.batch, b.seqLen]), attention_mask: i64(b.attentionMask, [b.batch, b.seqLen]),
-      labels: i64(labels, [3]),
+      labels: i64(labels, [3]), dropout_seed: i64([0], []),
       ...Object.fromEntries([...params].map(([k, t]) => [k, new ort.Tensor("float32", t.data, t.shape)])),
     };
     const out = await s.run(feeds);

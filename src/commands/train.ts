@@ -43,7 +43,8 @@ export function register(program: Command): void {
 Every epoch prints train loss, validation loss, bucket accuracy, MAE (tokens) and under-allocation; the best
 epoch (by --monitor) is what --out holds. Ctrl-C stops after the current step and leaves a resumable
 checkpoint (exit 130); \`lenpred train --resume --out DIR\` continues it exactly: same batch order, schedule
-step and AdamW state (bit-identical weights when dropout is 0; dropout masks restart with a new process).
+step, AdamW state and dropout masks (hashed from --seed and the step), so the final weights are
+bit-identical to an uninterrupted run's.
 Saves are atomic directory swaps, so even kill -9 leaves either the previous or the new state.
 
 Examples:

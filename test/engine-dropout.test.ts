@@ -53,7 +53,11 @@ describe("lowbias32 / stepSeed (host side)", () => {
     for (let s = 0; s < 20; s++) for (let t = 0; t < 50; t++) a.add(stepSeed(s, t));
     expect(a.size).toBe(1000);
     expect(stepSeed(42, 7)).toBe(stepSeed(42, 7));
+    expect(stepSeed(0.5, 0)).not.toBe(stepSeed(0, 0));
+    expect(stepSeed(2 ** 40, 0)).not.toBe(stepSeed(0, 0));
+    expect(stepSeed(1, 2 ** 40)).not.toBe(stepSeed(1, 0));
     expect(() => stepSeed(1, -1)).toThrow(/step/);
+    expect(() => stepSeed(Number.NaN, 0)).toThrow(/seed/);
   });
 });
 

@@ -30,15 +30,19 @@ export function lowbias32(x: number): number {
   return (x ^ (x >>> 16)) >>> 0;
 }
 
-/** The per-step dropout seed (uint32) for a run seed and a 0-based optimizer step. */
+const f64 = new Float64Array(1);
+const f64Words = new Uint32Array(f64.buffer);
+
+/** The per-step dropout seed (uint32) for a run seed (any finite number) and a 0-based optimizer step. */
 export function stepSeed(runSeed: number, step: number): number {
-  if (!Number.isSafeInteger(runSeed) || !Number.isSafeInteger(step) || step < 0) throw new LenpredError(`stepSeed: want integer seed and step >= 0, got ${runSeed}, ${step}`);
-  // Fold both halves of each (up to 53-bit) integer in, so nearby seeds and steps give unrelated keys.
-  const hi = (v: number) => Math.floor(v / TWO32) >>> 0;
-  let h = lowbias32((runSeed >>> 0) ^ 0x6a09e667);
-  h = lowbias32(h ^ hi(runSeed));
-  h = lowbias32(h ^ (step >>> 0));
-  return lowbias32(h ^ hi(step));
+  if (!Number.isFinite(runSeed) || !Number.isSafeInteger(step) || step < 0) throw new LenpredError(`stepSeed: want a finite seed and an integer step >= 0, got ${runSeed}, ${step}`);
+  // Fold in all 64 bits of the seed's double and both halves of the step, so nearby seeds and steps give
+  // unrelated keys.
+  f64[0] = runSeed;
+  let h = lowbias32((f64Words[0]! ^ 0x6a09e667) >>> 0);
+  h = lowbias32((h ^ f64Words[1]!) >>> 0);
+  h = lowbias32((h ^ step) >>> 0);
+  return lowbias32((h ^ Math.floor(step / TWO32)) >>> 0);
 }
 
 /** The drop threshold on the hash for a ratio; the keep probability is exactly 1 − threshold/2³². */

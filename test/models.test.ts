@@ -24,7 +24,7 @@ const prompts = [
   "Write a haiku about autumn.",
   "Write a detailed essay on the causes and consequences of the French Revolution.",
   "Classify the following animal as a mammal or a reptile. Crocodile",
-  "",
+  "?",
   "日本語で自己紹介してください 🙂",
 ];
 

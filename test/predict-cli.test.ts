@@ -78,4 +78,31 @@ describe("lenpred predict", () => {
     expect(runCli(["predict", "--model", model.dir, "--quantile", "2", "x"]).stderr).toMatch(/--quantile must be in \(0, 1\)/);
     expect(runCli(["predict", "--model", join(root, "nope"), "x"]).stderr).toMatch(/not a lenpred model directory/);
   });
+
+  it("rejects empty prompts and names the record of a JSONL with one", () => {
+    for (const p of ["", "   \n "]) {
+      const r = runCli(["predict", "--model", model.dir, p]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/field 'prompt': prompt is empty/);
+    }
+    const f = join(root, "blank.jsonl");
+    writeFileSync(f, JSON.stringify({ prompt: "fine" }) + "\n" + JSON.stringify({ prompt: " " }) + "\n");
+    const out = join(root, "blank-preds.jsonl");
+    const r = runCli(["predict", "--model", model.dir, "--file", f, "--out", out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${f}, record 1, field 'prompt': prompt is empty`);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("refuses a huge prompt argument with a clear error and reads long prompts from stdin with -", () => {
+    const long = "word ".repeat(8000); // 40k characters: onnxruntime-node crashes with such an argv
+    const r = runCli(["predict", "--model", model.dir, long]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/prompt argument is 40000 characters .*stdin/);
+    const s = runCli(["predict", "--model", model.dir, "-"], { input: long });
+    expect(s.code, s.stderr).toBe(0);
+    const got = JSON.parse(s.stdout);
+    expect(got.upperBound).toBe(scheme.edges[got.bucket]);
+  });
 });
+

@@ -94,7 +94,7 @@ describe("POST /v1/predict", () => {
   });
 
   it("predicts several prompts in order", async () => {
-    const prompts = ["a", "é🙂", "y".repeat(50), ""];
+    const prompts = ["a", "é🙂", "y".repeat(50), "?"];
     const r = await post(url, { prompts });
     expect(r.status).toBe(200);
     expect(r.json).toEqual({ predictions: prompts.map((p) => CountingPredictor.expected(scheme, p)) });
@@ -133,6 +133,8 @@ describe("POST /v1/predict", () => {
     ["prompts empty", { prompts: [] }, 400, "prompts"],
     ["prompts is a string", { prompts: "a" }, 400, "prompts"],
     ["prompts has a number", { prompts: ["a", 1] }, 400, "prompts[1]"],
+    ["empty prompt", { prompt: "" }, 400, "prompt"],
+    ["blank prompt among prompts", { prompts: ["ok", " \n\t"] }, 400, "prompts[1]"],
     ["too many prompts", { prompts: ["a", "b", "c", "d", "e"] }, 400, "prompts"],
     ["one prompt too long", { prompts: ["ok", big] }, 400, "prompts[1]"],
     ["prompt and prompts", { prompt: "a", prompts: ["b"] }, 400, "prompts"],

@@ -1,11 +1,19 @@
 /** `lenpred predict`: output-length predictions for one prompt or a JSONL file of prompts. */
 import type { Command } from "commander";
 
+const MAX_ARGV_PROMPT = 16_384;
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 export function register(program: Command): void {
   program
     .command("predict")
     .description("predict how many tokens an LLM will answer with: one prompt, or --file prompts.jsonl")
-    .argument("[prompt]", "the prompt text (omit with --file)")
+    .argument("[prompt]", "the prompt text (omit with --file; `-` reads it from stdin)")
     .option("--model <dir>", "model directory (any kind: distilbert, ngram, ensemble, linear, median, majority); default: the bundled models/alpaca-s3")
     .option("--file <jsonl>", "JSONL of prompts: objects with a prompt field (a prepared split works) or JSON strings")
     .option("--out <jsonl>", "write predictions here (default stdout); the format `lenpred eval --preds` reads")
@@ -23,6 +31,7 @@ Output: {bucket, upperBound, expectedTokens, probabilities} — upperBound = the
 Examples:
   lenpred predict --model models/alpaca-s3 "Write a haiku about autumn."
   lenpred predict --model models/alpaca-s3 --quantile 0.9 "Explain quicksort in detail."
+  cat long-prompt.txt | lenpred predict --model models/alpaca-s3 -
   lenpred predict --model /tmp/model --file /tmp/alpaca-s3/test.jsonl --out preds.jsonl
   lenpred eval --data /tmp/alpaca-s3 --split test --preds preds.jsonl
 See docs/predict.md.`)
@@ -36,6 +45,12 @@ See docs/predict.md.`)
       const quantile = o.quantile === undefined ? undefined : Number(o.quantile);
       if (quantile !== undefined && !(quantile > 0 && quantile < 1)) throw new LenpredError(`--quantile must be in (0, 1), got '${o.quantile}'`);
       if ((prompt === undefined) === (o.file === undefined)) throw new LenpredError("give either a prompt argument or --file (not both)");
+      if (prompt === "-") prompt = await readStdin();
+      // onnxruntime-node 1.30 crashes (SIGSEGV) creating a session when the process has a command-line argument
+      // of ~30k characters or more, so long prompts must come through stdin or --file.
+      else if (prompt !== undefined && prompt.length > MAX_ARGV_PROMPT) {
+        throw new LenpredError(`the prompt argument is ${prompt.length} characters (limit ${MAX_ARGV_PROMPT}); pass long prompts on stdin with \`lenpred predict -\` or in --file`, { field: "prompt" });
+      }
       if (o.out && !o.file) throw new LenpredError("--out goes with --file");
       const { LengthPredictor } = await import("../predictor/length-predictor.js");
       const { join } = await import("node:path");

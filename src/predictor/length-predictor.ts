@@ -80,6 +80,7 @@ export class LengthPredictor implements Predictor {
 
   /** Predict many prompts; the DistilBERT kind groups them by token length into padded batches. */
   async predictBatch(prompts: string[], opts: PredictOptions = {}): Promise<Prediction[]> {
+    prompts.forEach((prompt, i) => checkPrompt(prompt, prompts.length === 1 ? "prompt" : `prompts[${i}]`));
     const q = opts.quantile ?? this.quantile;
     checkQuantile(q);
     if (q === undefined) return this.inner.predictBatch(prompts);
@@ -97,4 +98,13 @@ export class LengthPredictor implements Predictor {
     const d = (this.inner as { dispose?: () => Promise<void> }).dispose;
     if (d) await d.call(this.inner);
   }
+}
+
+/**
+ * A prompt must be a string with some non-whitespace text: an empty prompt carries no signal, and a model would
+ * silently answer with its prior, which a scheduler would take for a prediction.
+ */
+export function checkPrompt(prompt: unknown, field: string, place: { file?: string; record?: number } = {}): asserts prompt is string {
+  if (typeof prompt !== "string") throw new LenpredError(`expected a string, got ${typeof prompt}`, { ...place, field });
+  if (prompt.trim() === "") throw new LenpredError("prompt is empty", { ...place, field });
 }

@@ -249,6 +249,11 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
         throw e;
       }
     }
+    const blank = prompts.findIndex((p) => p.trim() === "");
+    if (blank >= 0) {
+      const field = body.prompt !== undefined ? "prompt" : body.prompts !== undefined ? `prompts[${blank}]` : "messages";
+      return sendError(reply, 400, `${field} is empty (no text to predict from)`, field);
+    }
     if (state.status !== "ready" || !batcher) {
       const reason = state.status === "closing" ? "shutting_down" : "loading";
       metrics.rejected.inc({ reason });

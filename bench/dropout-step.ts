@@ -3,9 +3,11 @@
  * op and against no dropout, in one process with the variants interleaved step by step (so they share the
  * machine's load). Same graph as DistilBertModel's training graph (src/model/graph.ts), classification head.
  *
- * Usage: npx tsx bench/dropout-step.ts [--preset tiny|base] [--batch 32] [--seq 40] [--runs 4] [--variants keyed,ort,none]
- * Prints one JSON line: mean step seconds per variant (first step of each dropped as warm-up) and ratios.
+ * Usage: npx tsx bench/dropout-step.ts [--preset tiny|base] [--batch 32] [--seq 40] [--runs 4] [--variants keyed,ort,none] [--profile]
+ * Prints one JSON line: mean and median step seconds per variant (first step of each dropped as warm-up) and
+ * the ratios of the first variant to the others; --profile also prints ORT kernel time per op type (stderr).
  */
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { Graph } from "../src/engine/graph.js";
 import * as op from "../src/engine/ops.js";
 import { Trainer } from "../src/engine/optim.js";
@@ -38,7 +40,8 @@ async function makeTrainer(v: "keyed" | "ort" | "none") {
   const key = g.input("dropout_seed", "int64", []);
   const { logits } = buildForward(g, c, (n) => byName.get(n)!, ids, mask, { training: true, ...(v === "keyed" ? { dropoutKey: key } : { dropoutSeed: 0 }) });
   const loss = op.softmaxCrossEntropy(logits, g.input("labels", "int64", ["batch"]));
-  return Trainer.create({ graph: g, loss, params, initial: initParams(c, 0), adamw: {}, mode: "split" });
+  const profilePrefix = argv.includes("--profile") ? `/tmp/lenpred-dropout-${v}` : undefined;
+  return Trainer.create({ graph: g, loss, params, initial: initParams(c, 0), adamw: {}, mode: "split", session: { profilePrefix } });
 }
 
 const rng = createRng(1);
@@ -64,8 +67,41 @@ for (let r = 0; r <= RUNS; r++) {
   }
 }
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 const res: Record<string, unknown> = { preset, batch: BATCH, seq: SEQ, runs: RUNS };
-VARIANTS.forEach((v, i) => (res[`${v}_s`] = Number(mean(times[i]!).toFixed(4))));
-for (const v of VARIANTS.slice(1)) res[`ratio_${VARIANTS[0]}_vs_${v}`] = Number((mean(times[0]!) / mean(times[VARIANTS.indexOf(v)]!)).toFixed(3));
+VARIANTS.forEach((v, i) => {
+  res[`${v}_mean_s`] = Number(mean(times[i]!).toFixed(4));
+  res[`${v}_median_s`] = Number(median(times[i]!).toFixed(4));
+});
+for (const v of VARIANTS.slice(1)) {
+  const j = VARIANTS.indexOf(v);
+  res[`ratio_mean_${VARIANTS[0]}_vs_${v}`] = Number((mean(times[0]!) / mean(times[j]!)).toFixed(3));
+  res[`ratio_median_${VARIANTS[0]}_vs_${v}`] = Number((median(times[0]!) / median(times[j]!)).toFixed(3));
+}
 console.log(JSON.stringify(res));
-for (const t of trainers) await t.dispose();
+for (const [i, t] of trainers.entries()) {
+  if (argv.includes("--profile")) {
+    t.session.endProfiling();
+    printProfile(VARIANTS[i]!);
+  }
+  await t.dispose();
+}
+
+/** Kernel time per op type from the variant's newest ORT profile trace, to stderr. */
+function printProfile(v: string): void {
+  const file = readdirSync("/tmp").filter((f) => f.startsWith(`lenpred-dropout-${v}_`)).map((f) => `/tmp/${f}`).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  if (!file) return;
+  const events = JSON.parse(readFileSync(file, "utf8")) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
+  const byOp = new Map<string, number>();
+  let total = 0;
+  for (const e of events) {
+    if (e.cat !== "Node" || !e.name.endsWith("_kernel_time")) continue;
+    byOp.set(e.args?.op_name ?? "?", (byOp.get(e.args?.op_name ?? "?") ?? 0) + e.dur);
+    total += e.dur;
+  }
+  console.error(`profile ${v}: kernel total ${(total / 1e6).toFixed(2)} s`);
+  for (const [k, d] of [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 16)) console.error(`  ${k.padEnd(22)} ${(d / 1e6).toFixed(3)} s  ${((100 * d) / total).toFixed(1)}%`);
+}

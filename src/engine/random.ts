@@ -6,9 +6,11 @@
  *
  * The hash (all arithmetic mod 2³²; `lowbias32` is Chris Wellons' integer mixer):
  *   site keys   k1 = lowbias32(seed ^ site·0x9E3779B9),  k2 = lowbias32(k1 ^ 0x85EBCA6B)
- *   element i   h  = (i ^ k1)·0x7FEB352D;  h ^= h >>> 15;  h = (h ^ k2)·0x846CA68B
+ *   element i   h  = (i + k1)·0x7FEB352D;  h ^= h >>> 15;  h = (h ^ k2)·0x846CA68B
  *   dropped iff h < round(ratio · 2³²)
  * The comparison reads the top bits of the last product, which depend on every bit of i and both keys.
+ * i + k1 comes straight out of one Range (int64, then truncated to uint32), which saves two full passes over
+ * i ^ k1; two sites whose index streams overlap still differ after the xor with their own k2.
  * `dropoutMaskHost` is the same function in plain JS (reference for tests).
  */
 import { LenpredError } from "../util/errors.js";
@@ -61,7 +63,7 @@ export function dropoutMaskHost(seed: number, site: number, n: number, ratio: nu
   const thr = dropThreshold(ratio);
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
-    let h = Math.imul((i ^ k1) >>> 0, M1) >>> 0;
+    let h = Math.imul((i + k1) >>> 0, M1) >>> 0;
     h = (h ^ (h >>> 15)) >>> 0;
     h = Math.imul((h ^ k2) >>> 0, M2) >>> 0;
     out[i] = h < thr ? 0 : 1;
@@ -97,10 +99,10 @@ export function keyedDropout(x: Tensor, ratio: number, seed: Tensor, site: numbe
   const s = op.cast(seed, "uint32");
   const k1 = lowbias32T(xor(s, u32(s, Math.imul(site, GOLDEN))));
   const k2 = lowbias32T(xor(k1, u32(k1, K2_SALT)));
-  // Element indices 0..n-1 (Range has no uint32 kernel: int32, then reinterpret).
-  const n = op.cast(op.sizeOf(x), "int32");
-  const idx = op.cast(g.node("Range", [op.scalar(g, 0, "int32"), n, op.scalar(g, 1, "int32")], [{ dtype: "int32", shape: [op.staticSize(x.shape) ?? "dropout_n"] }])[0]!, "uint32");
-  let h = mulU(xor(idx, k1), M1);
+  // i + k1 for i in 0..n-1, as one int64 Range (no uint32 Range kernel) truncated to uint32 (mod 2³²).
+  const start = op.cast(k1, "int64");
+  const idx = g.node("Range", [start, op.add(start, op.sizeOf(x)), op.scalar(g, 1, "int64")], [{ dtype: "int64", shape: [op.staticSize(x.shape) ?? "dropout_n"] }])[0]!;
+  let h = mulU(op.cast(idx, "uint32"), M1);
   h = xorShr(h, 15);
   h = mulU(xor(h, k2), M2);
   const dropped = g.node("Less", [h, u32(h, dropThreshold(ratio))], [{ dtype: "bool", shape: h.shape }])[0]!;

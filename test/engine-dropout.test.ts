@@ -34,8 +34,8 @@ const keptOf = (y: Float32Array): Uint8Array => Uint8Array.from(y, (v) => (v !==
 const agreement = (a: Uint8Array, b: Uint8Array): number => a.reduce((acc, v, i) => acc + (v === b[i] ? 1 : 0), 0) / a.length;
 
 describe("lowbias32 / stepSeed (host side)", () => {
-  it("matches published lowbias32 values and is a bijection on a sample", () => {
-    // Reference values computed by hand from Wellons' C: x^=x>>16; x*=0x7feb352d; x^=x>>15; x*=0x846ca68b; x^=x>>16.
+  it("matches a BigInt transcription of Wellons' lowbias32 and is a bijection on a sample", () => {
+    // Wellons' C: x ^= x >> 16; x *= 0x7feb352d; x ^= x >> 15; x *= 0x846ca68b; x ^= x >> 16 (uint32).
     const ref = (x: number): number => {
       let v = BigInt(x);
       const m = (1n << 32n) - 1n;

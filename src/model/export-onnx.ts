@@ -1,9 +1,10 @@
 /**
  * The inference export: `model.onnx` for plain onnxruntime-node (or any ONNX runtime), standard opset-20 ops
- * only (unless `form: "contrib"` or `quantize`); the graph is inference-graph.ts's. Inputs `input_ids` and `attention_mask` are int64 [batch, sequence] with both axes dynamic; the output
- * is `logits` [batch, num_labels]. The weights are initializers under their HF names, as float32, or as
- * float16 followed by a Cast (half the file; ORT folds the casts when the session is created, so inference
- * runs in float32 on the float16-rounded weights, exactly what an F16 model.safetensors holds).
+ * only (unless `form: "contrib"` or `quantize`), graph from inference-graph.ts. Inputs `input_ids` and
+ * `attention_mask` are int64 [batch, sequence] with both axes dynamic; the output is `logits`
+ * [batch, num_labels]. The weights are initializers under their HF names, as float32, or as float16 followed
+ * by a Cast (half the file; ORT folds the casts when the session is created, so inference runs in float32 on
+ * the float16-rounded weights, exactly what an F16 model.safetensors holds).
  */
 import { Graph, type ConstData, type Tensor, type TypedData } from "../engine/graph.js";
 import * as op from "../engine/ops.js";

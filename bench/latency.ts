@@ -21,6 +21,7 @@ const VARIANTS: Variant[] = [
   { name: "engine", exportOpts: { form: "engine" }, session: { threads: 2 } },
   { name: "inference", exportOpts: {}, session: { threads: 2 } },
   { name: "contrib", exportOpts: { form: "contrib" }, session: { threads: 2 } },
+  { name: "inference-matmul", exportOpts: { inference: { gemm2d: false } }, session: { threads: 2 } },
   { name: "inference-noreassoc", exportOpts: { inference: { reassociateLast: false } }, session: { threads: 2 } },
   { name: "contrib-skipln", exportOpts: { form: "contrib", inference: { skipLayerNorm: true } }, session: { threads: 2 } },
   { name: "inference-1thread", exportOpts: {}, session: { threads: 1 } },

@@ -54,8 +54,10 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** [label, export options, whether the graph uses the com.microsoft domain] */
 const FORMS: [string, ExportOptions, boolean][] = [
-  ["default (standard ops, reassociated last layer)", {}, false],
+  ["default (standard ops, Gemm rows, reassociated last layer)", {}, false],
+  ["standard ops, MatMul + Add on [b, s, d]", { inference: { gemm2d: false } }, false],
   ["standard ops, plain last layer", { inference: { reassociateLast: false } }, false],
+  ["standard ops, MatMul + Add, plain last layer", { inference: { gemm2d: false, reassociateLast: false } }, false],
   ["contrib ops, reassociated last layer", { form: "contrib" }, true],
   ["contrib ops with SkipLayerNormalization, plain last layer", { form: "contrib", inference: { skipLayerNorm: true, reassociateLast: false } }, true],
   ["engine form (graph.ts)", { form: "engine" }, false],

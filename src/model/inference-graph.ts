@@ -5,7 +5,8 @@
  *   q_h·(x·Wk_hᵀ + bk_h)ᵀ = (q_h·Wk_h)·xᵀ + q_h·bk_h      (the last term is the same for every key: softmax drops it)
  *   p_h·(x·Wv_hᵀ + bv_h) = (p_h·x)·Wv_hᵀ + bv_h           (Σ p_h = 1)
  * so the last layer needs 1-row products instead of the two [seq × 768] × [768 × 768] projections
- * (≈ 94 MFLOP of 2.96 GFLOP for DistilBERT-base at 40 tokens; logits equal to float32 rounding).
+ * (≈ 94 MFLOP of 2.96 GFLOP for DistilBERT-base at 40 tokens; logits equal to float32 rounding). The other
+ * layers run on [batch·seq, d] rows so every Linear is one Gemm with its bias fused (`gemm2d`).
  *
  * `contrib: true` writes the other layers with onnxruntime's CPU contrib ops (`com.microsoft` Attention with
  * one packed QKV weight, BiasGelu; optionally SkipLayerNormalization), which ORT's optimiser does not derive
@@ -33,6 +34,11 @@ export interface InferenceGraphOptions {
   skipLayerNorm?: boolean;
   /** Last layer: reassociate so no key/value vector is materialised (default true; false only to measure it). */
   reassociateLast?: boolean;
+  /**
+   * Without `contrib`: the layers before the last on [batch·seq, d] rows, each Linear one Gemm with its bias
+   * fused (default true; measured 1.5–2% faster single-prompt than MatMul + Add on [b, s, d]).
+   */
+  gemm2d?: boolean;
 }
 
 export function buildInferenceForward(g: Graph, c: DistilBertConfig, param: ParamSource, inputIds: Tensor, attentionMask: Tensor, o: InferenceGraphOptions = {}): ForwardResult {
@@ -59,14 +65,28 @@ export function buildInferenceForward(g: Graph, c: DistilBertConfig, param: Para
   const maskBias = op.mul(op.sub(1, op.cast(op.unsqueeze(attentionMask, [1, 2]), "float32")), MASK_BIAS);
   const heads = (t: Tensor, perm: number[]) => op.transpose(op.reshape(t, [0, 0, nh, dh]), perm);
 
+  const twoD = (o.gemm2d ?? true) && !o.contrib;
+  const ids2 = op.shapeOf(inputIds); // [batch, seq], to restore [b, s, …] from rows
+  const x3 = x;
+  if (twoD) x = op.reshape(x, [-1, d]);
+  const heads2 = (t: Tensor, perm: number[]) =>
+    op.transpose(op.reshapeLike(t, op.concat([ids2, op.ints(g, [nh, dh])], 0), [x3.shape[0]!, x3.shape[1]!, nh, dh]), perm);
+  const linB = (t: Tensor, name: string, l: number) =>
+    twoD && l < c.n_layers - 1 ? op.linear(t, param(`${name}.weight`), param(`${name}.bias`)) : op.add(matmulT(t, name), param(`${name}.bias`));
+
   for (let l = 0; l < c.n_layers; l++) {
     const p = layerPrefix(l);
     const att = `${p}attention.`;
     let ctx: Tensor;
     let residual: Tensor;
+    if (twoD && l === c.n_layers - 1) x = op.reshapeLike(x, op.concat([ids2, op.ints(g, [d])], 0), x3.shape);
     if (l < c.n_layers - 1) {
       residual = x;
-      if (o.contrib) {
+      if (twoD) {
+        const lin = (n: string) => linB(x, att + n, l);
+        const scores = op.add(op.matmul(heads2(op.mul(lin("q_lin"), 1 / Math.sqrt(dh)), [0, 2, 1, 3]), heads2(lin("k_lin"), [0, 2, 3, 1])), maskBias);
+        ctx = op.reshape(op.transpose(op.matmul(op.softmax(scores, -1), heads2(lin("v_lin"), [0, 2, 1, 3])), [0, 2, 1, 3]), [-1, d]);
+      } else if (o.contrib) {
         const w = op.concat(["q_lin", "k_lin", "v_lin"].map((n) => wT(att + n)), 1); // [d, 3d]
         const b = op.concat(["q_lin", "k_lin", "v_lin"].map((n) => param(`${att}${n}.bias`)), 0);
         ctx = g.node("Attention", [x, w, b, mask32!], f32(x.shape), { num_heads: attr.i(nh) }, MS)[0]!;
@@ -96,6 +116,13 @@ export function buildInferenceForward(g: Graph, c: DistilBertConfig, param: Para
         const scores = op.add(op.matmul(heads(op.mul(q, 1 / Math.sqrt(dh)), [0, 2, 1, 3]), heads(k, [0, 2, 3, 1])), maskBias);
         ctx = op.reshape(op.transpose(op.matmul(op.softmax(scores, -1), heads(v, [0, 2, 1, 3])), [0, 2, 1, 3]), [0, 0, d]);
       }
+    }
+    if (twoD) {
+      const sa = norm(op.add(linB(ctx, `${att}out_lin`, l), residual), `${p}sa_layer_norm`);
+      const h = linB(sa, `${p}ffn.lin1`, l);
+      const act = c.activation === "gelu" ? op.gelu(h) : op.relu(h);
+      x = norm(op.add(linB(act, `${p}ffn.lin2`, l), sa), `${p}output_layer_norm`);
+      continue;
     }
     const sa = skipNorm(matmulT(ctx, `${att}out_lin`), residual, param(`${att}out_lin.bias`), `${p}sa_layer_norm`);
     const h = biasGelu(matmulT(sa, `${p}ffn.lin1`), param(`${p}ffn.lin1.bias`));

@@ -77,6 +77,16 @@ export function forwardFlops(c: DistilBertConfig, batch: number, seq: number): n
   return (c.n_layers - 1) * full + last + head;
 }
 
+/**
+ * Matmul FLOPs of the inference export's forward (src/model/inference-graph.ts): as `forwardFlops`, but the
+ * last layer has no [seq × d] key/value projections; it multiplies q by Wk and p·x by Wvᵀ (1 row each) and
+ * scores/mixes against x (nh rows of width d) instead.
+ */
+export function inferenceFlops(c: DistilBertConfig, batch: number, seq: number): number {
+  const d = c.dim;
+  return forwardFlops(c, batch, seq) - 4 * batch * seq * d * d - 4 * batch * seq * d + 4 * batch * d * d + 4 * batch * c.n_heads * seq * d;
+}
+
 function tokens(batch: number, seq: number, vocab: number) {
   const ids = new BigInt64Array(batch * seq);
   for (let i = 0; i < ids.length; i++) ids[i] = BigInt(i % seq === 0 ? 101 : 1000 + ((i * 7919) % (vocab - 1000)));
@@ -136,7 +146,7 @@ async function main(): Promise<void> {
   const f32x40 = feeds(tokens(32, 40, c.vocab_size));
   const tf = await median(() => infer!.run(f32x40), 2, args.runs);
   out.forward_seq_per_s_40 = round(32 / tf, 1);
-  out.forward_gflops_40 = round(forwardFlops(c, 32, 40) / tf / 1e9, 1);
+  out.forward_gflops_40 = round(inferenceFlops(c, 32, 40) / tf / 1e9, 1);
   const one = feeds(tokens(1, 40, c.vocab_size));
   out.single_prompt_ms = round(1000 * (await median(() => infer!.run(one), 3, Math.max(20, args.runs))), 2);
   await infer.dispose();

@@ -7,7 +7,7 @@
  * Prints one JSON line: mean and median step seconds per variant (first step of each dropped as warm-up) and
  * the ratios of the first variant to the others; --profile also prints ORT kernel time per op type (stderr).
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { printOrtProfile } from "./ort-profile.js";
 import { Graph } from "../src/engine/graph.js";
 import * as op from "../src/engine/ops.js";
 import { Trainer } from "../src/engine/optim.js";
@@ -85,23 +85,8 @@ console.log(JSON.stringify(res));
 for (const [i, t] of trainers.entries()) {
   if (argv.includes("--profile")) {
     t.session.endProfiling();
-    printProfile(VARIANTS[i]!);
+    printOrtProfile(`lenpred-dropout-${VARIANTS[i]!}_`, VARIANTS[i]!, 16);
   }
   await t.dispose();
 }
 
-/** Kernel time per op type from the variant's newest ORT profile trace, to stderr. */
-function printProfile(v: string): void {
-  const file = readdirSync("/tmp").filter((f) => f.startsWith(`lenpred-dropout-${v}_`)).map((f) => `/tmp/${f}`).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
-  if (!file) return;
-  const events = JSON.parse(readFileSync(file, "utf8")) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
-  const byOp = new Map<string, number>();
-  let total = 0;
-  for (const e of events) {
-    if (e.cat !== "Node" || !e.name.endsWith("_kernel_time")) continue;
-    byOp.set(e.args?.op_name ?? "?", (byOp.get(e.args?.op_name ?? "?") ?? 0) + e.dur);
-    total += e.dur;
-  }
-  console.error(`profile ${v}: kernel total ${(total / 1e6).toFixed(2)} s`);
-  for (const [k, d] of [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 16)) console.error(`  ${k.padEnd(22)} ${(d / 1e6).toFixed(3)} s  ${((100 * d) / total).toFixed(1)}%`);
-}

@@ -13,8 +13,7 @@
  * Timings on a shared 2-core box are noisy: compare the ratios of one run, not numbers across runs.
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { printOrtProfile } from "./ort-profile.js";
 import { Graph, type Tensor } from "../src/engine/graph.js";
 import * as op from "../src/engine/ops.js";
 import { Trainer } from "../src/engine/optim.js";
@@ -95,25 +94,6 @@ function batch(b: number, s: number) {
   };
 }
 
-/** Per-op-type kernel time from an ORT profile trace (top 20), to stderr. */
-function printProfile(mode: string): void {
-  const dir = "/tmp";
-  const files = readdirSync(dir).filter((f) => f.startsWith(`lenpred-engine-${mode}_`)).map((f) => join(dir, f));
-  const file = files.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
-  if (!file) return;
-  const events = JSON.parse(readFileSync(file, "utf8")) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
-  const byOp = new Map<string, number>();
-  let total = 0;
-  for (const e of events) {
-    if (e.cat !== "Node" || !e.name.endsWith("_kernel_time")) continue;
-    const k = e.args?.op_name ?? "?";
-    byOp.set(k, (byOp.get(k) ?? 0) + e.dur);
-    total += e.dur;
-  }
-  const top = [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 20);
-  console.error(`profile ${mode} (${file}): kernel total ${(total / 1e6).toFixed(2)} s over all profiled runs`);
-  for (const [k, v] of top) console.error(`  ${k.padEnd(28)} ${(v / 1e6).toFixed(3)} s  ${((100 * v) / total).toFixed(1)}%`);
-}
 
 function median(xs: number[]): number {
   return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -160,7 +140,7 @@ const weights = initParams();
   for (const [v, tr] of Object.entries(trainers)) {
     if (argv.includes("--profile")) {
       tr.session.endProfiling();
-      printProfile(v.replace(":", "-"));
+      printOrtProfile(`lenpred-engine-${v.replace(":", "-")}_`, v, 20);
     }
     await tr.dispose();
   }

@@ -10,40 +10,13 @@ import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
 import { DistilBertModel } from "../src/model/distilbert.js";
 import { buildInferenceOnnx, type ExportOptions } from "../src/model/export-onnx.js";
 import { initParams } from "../src/model/params.js";
-import type { NamedTensors } from "../src/model/tensors.js";
-import { createRng } from "../src/util/rng.js";
+import { batchOf, lively } from "./helpers/lively-model.js";
 
 const TINY: DistilBertConfig = {
   ...PRESETS.tiny!, vocab_size: 60, dim: 32, n_layers: 3, n_heads: 4, hidden_dim: 48, max_position_embeddings: 24, num_labels: 5,
 };
 
-/** HF init (std 0.02) makes every logit ≈ 0; scale weights and randomise biases/LayerNorms so parity means something. */
-function lively(c: DistilBertConfig, seed: number): NamedTensors {
-  const p = initParams(c, seed);
-  const rng = createRng(seed + 1000);
-  for (const [name, t] of p) {
-    const isNorm = /LayerNorm|layer_norm/.test(name);
-    for (let i = 0; i < t.data.length; i++) {
-      if (isNorm) t.data[i] = (name.endsWith("weight") ? 1 : 0) + (rng.next() - 0.5) * 0.4;
-      else if (name.endsWith("bias")) t.data[i] = (rng.next() - 0.5) * 0.2;
-      else t.data[i] = t.data[i]! * 10;
-    }
-  }
-  return p;
-}
 
-function batchOf(lengths: number[], seqLen: number, vocab: number, seed: number) {
-  const rng = createRng(seed);
-  const ids = new BigInt64Array(lengths.length * seqLen);
-  const mask = new BigInt64Array(lengths.length * seqLen);
-  lengths.forEach((len, b) => {
-    for (let s = 0; s < len; s++) {
-      ids[b * seqLen + s] = BigInt(s === 0 ? 2 : 1 + rng.int(vocab - 1));
-      mask[b * seqLen + s] = 1n;
-    }
-  });
-  return { batch: lengths.length, seqLen, inputIds: ids, attentionMask: mask };
-}
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);

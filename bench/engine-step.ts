@@ -20,6 +20,7 @@ import { Trainer } from "../src/engine/optim.js";
 import { i64, Session } from "../src/engine/session.js";
 import type { NamedTensors } from "../src/model/tensors.js";
 import { createRng } from "../src/util/rng.js";
+import { median } from "./common.js";
 
 const argv = process.argv.slice(2);
 const arg = (name: string, dflt: string): string => {
@@ -95,9 +96,6 @@ function batch(b: number, s: number) {
 }
 
 
-function median(xs: number[]): number {
-  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-}
 
 
 const out: Record<string, number | string> = { layers: LAYERS, threads: THREADS };

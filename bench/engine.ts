@@ -20,6 +20,7 @@ import { DistilBertModel } from "../src/model/distilbert.js";
 import { buildInferenceOnnx } from "../src/model/export-onnx.js";
 import { initParams } from "../src/model/params.js";
 import { sharedDir } from "../src/util/paths.js";
+import { median, round, runMain, syntheticIds } from "./common.js";
 
 interface Args { json: boolean; peer: boolean; runs: number; threads: number; mode: "split" | "fused" }
 
@@ -52,7 +53,7 @@ function parseArgs(argv: string[]): Args {
 
 const log = (args: Args, msg: string) => { if (!args.json) console.error(msg); };
 
-async function median(fn: () => Promise<unknown>, warmup: number, runs: number): Promise<number> {
+async function medianTime(fn: () => Promise<unknown>, warmup: number, runs: number): Promise<number> {
   for (let i = 0; i < warmup; i++) await fn();
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -60,8 +61,7 @@ async function median(fn: () => Promise<unknown>, warmup: number, runs: number):
     await fn();
     times.push((performance.now() - t) / 1000);
   }
-  times.sort((x, y) => x - y);
-  return times[Math.floor(times.length / 2)]!;
+  return median(times);
 }
 
 /**
@@ -88,9 +88,8 @@ export function inferenceFlops(c: DistilBertConfig, batch: number, seq: number):
 }
 
 function tokens(batch: number, seq: number, vocab: number) {
-  const ids = new BigInt64Array(batch * seq);
-  for (let i = 0; i < ids.length; i++) ids[i] = BigInt(i % seq === 0 ? 101 : 1000 + ((i * 7919) % (vocab - 1000)));
-  return { batch, seqLen: seq, inputIds: ids, attentionMask: new BigInt64Array(batch * seq).fill(1n) };
+  const { ids, mask } = syntheticIds(batch, seq, vocab);
+  return { batch, seqLen: seq, inputIds: ids, attentionMask: mask };
 }
 
 /** Plain ORT MatMul GFLOP/s at the FFN shape of a 32 × 40 batch ([1280, 768] × [768, 3072]). */
@@ -102,7 +101,7 @@ async function ortMatmulGflops(threads: number, runs: number): Promise<number> {
   g.output("y", op.matmul(a, b));
   const s = await Session.create(g.toOnnx(), { threads });
   const feeds = { a: f32(new Float32Array(m * k).fill(0.5), [m, k]), b: f32(new Float32Array(k * n).fill(0.25), [k, n]) };
-  const t = await median(() => s.run(feeds), 3, Math.max(runs, 10));
+  const t = await medianTime(() => s.run(feeds), 3, Math.max(runs, 10));
   await s.dispose();
   return (2 * m * k * n) / t / 1e9;
 }
@@ -144,18 +143,18 @@ async function main(): Promise<void> {
   let infer: Session | undefined = await Session.create(buildInferenceOnnx(c, params), session);
   const feeds = (b: ReturnType<typeof tokens>) => ({ input_ids: i64(b.inputIds, [b.batch, b.seqLen]), attention_mask: i64(b.attentionMask, [b.batch, b.seqLen]) });
   const f32x40 = feeds(tokens(32, 40, c.vocab_size));
-  const tf = await median(() => infer!.run(f32x40), 2, args.runs);
+  const tf = await medianTime(() => infer!.run(f32x40), 2, args.runs);
   out.forward_seq_per_s_40 = round(32 / tf, 1);
   out.forward_gflops_40 = round(inferenceFlops(c, 32, 40) / tf / 1e9, 1);
   const one = feeds(tokens(1, 40, c.vocab_size));
-  out.single_prompt_ms = round(1000 * (await median(() => infer!.run(one), 3, Math.max(20, args.runs))), 2);
+  out.single_prompt_ms = round(1000 * (await medianTime(() => infer!.run(one), 3, Math.max(20, args.runs))), 2);
   await infer.dispose();
   infer = undefined;
   // The optional int8 export (model.int8.onnx): same graph, int8 encoder matmuls.
   log(args, "engine: inference (int8 export)…");
   let int8: Session | undefined = await Session.create(buildInferenceOnnx(c, params, { quantize: "int8" }), session);
-  out.forward_seq_per_s_40_int8 = round(32 / (await median(() => int8!.run(f32x40), 2, args.runs)), 1);
-  out.single_prompt_ms_int8 = round(1000 * (await median(() => int8!.run(one), 3, Math.max(20, args.runs))), 2);
+  out.forward_seq_per_s_40_int8 = round(32 / (await medianTime(() => int8!.run(f32x40), 2, args.runs)), 1);
+  out.single_prompt_ms_int8 = round(1000 * (await medianTime(() => int8!.run(one), 3, Math.max(20, args.runs))), 2);
   await int8.dispose();
   int8 = undefined;
 
@@ -165,7 +164,7 @@ async function main(): Promise<void> {
     const b = tokens(32, seq, c.vocab_size);
     const batch = { ...b, labels: Int32Array.from({ length: 32 }, (_, i) => i % 8) };
     log(args, `engine: training step 32 × ${seq}…`);
-    const t = await median(() => model.trainStep(batch, { learningRate: 2e-5, weightDecay: 0.01 }), 2, args.runs);
+    const t = await medianTime(() => model.trainStep(batch, { learningRate: 2e-5, weightDecay: 0.01 }), 2, args.runs);
     out[`train_step_s_32x${seq}`] = round(t, 4);
     out[`train_gflops_32x${seq}`] = round((3 * forwardFlops(c, 32, seq)) / t / 1e9, 1);
   }
@@ -209,12 +208,4 @@ async function main(): Promise<void> {
   if (args.json) console.log(JSON.stringify({ ...out, peer: peer ?? null }));
 }
 
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
-}
-
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+runMain(main);

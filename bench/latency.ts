@@ -14,6 +14,7 @@ import { f32, i64, Session, type SessionOptions } from "../src/engine/session.js
 import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
 import { buildInferenceOnnx, type ExportOptions } from "../src/model/export-onnx.js";
 import { initParams } from "../src/model/params.js";
+import { median, round, runMain, syntheticIds } from "./common.js";
 
 interface Variant { name: string; exportOpts: ExportOptions; session: SessionOptions }
 
@@ -54,9 +55,8 @@ function parseArgs(argv: string[]) {
 }
 
 function tokens(batch: number, seq: number, vocab: number) {
-  const ids = new BigInt64Array(batch * seq);
-  for (let i = 0; i < ids.length; i++) ids[i] = BigInt(i % seq === 0 ? 101 : 1000 + ((i * 7919) % (vocab - 1000)));
-  return { input_ids: i64(ids, [batch, seq]), attention_mask: i64(new BigInt64Array(batch * seq).fill(1n), [batch, seq]) };
+  const { ids, mask } = syntheticIds(batch, seq, vocab);
+  return { input_ids: i64(ids, [batch, seq]), attention_mask: i64(mask, [batch, seq]) };
 }
 
 /**
@@ -92,7 +92,6 @@ async function matmulFloor(c: DistilBertConfig, session: SessionOptions) {
   return { session: s, feeds, flops };
 }
 
-const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[xs.length >> 1]!;
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -171,12 +170,4 @@ async function main(): Promise<void> {
     `${floorOut.best_ms} ms best, ${floorOut.gflops} GFLOP/s`);
 }
 
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
-}
-
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+runMain(main);

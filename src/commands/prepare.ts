@@ -65,12 +65,8 @@ export function register(program: Command): void {
       const { formatSummary } = await import("../data/summary.js");
       let schemeFile;
       if (o.scheme) {
-        const { readFile } = await import("node:fs/promises");
-        let text: string;
-        try { text = await readFile(o.scheme, "utf8"); } catch { throw new LenpredError("cannot read scheme file", { file: o.scheme }); }
-        let v: unknown;
-        try { v = JSON.parse(text); } catch (e) { throw new LenpredError(`malformed JSON (${(e as Error).message})`, { file: o.scheme }); }
-        schemeFile = schemeFromJson(v, o.scheme);
+        const { readJsonFile } = await import("../util/json-file.js");
+        schemeFile = schemeFromJson(await readJsonFile(o.scheme, { missing: "cannot read scheme file", unreadable: () => "cannot read scheme file" }), o.scheme);
       }
       const bar = !o.quiet && process.stderr.isTTY ? await makeBar() : undefined;
       try {

@@ -2,13 +2,13 @@
  * Reading a prepared directory (`lenpred prepare --out DIR`) for eval and the baselines: `scheme.json` and
  * one split's JSONL, validated field by field so that errors name file, record and field.
  */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { bucketCount, validateScheme } from "../data/buckets.js";
 import { SPLITS, type PreparedRecord, type PreparedScheme, type SplitName } from "../data/records.js";
 import { LenpredError } from "../util/errors.js";
 import { asObject, getNonNegInt, requireString } from "../util/fields.js";
 import { readJsonl } from "../util/jsonl.js";
+import { readJsonFile } from "../util/json-file.js";
 
 export function checkSplit(split: string): SplitName {
   if (!(SPLITS as readonly string[]).includes(split)) {
@@ -19,19 +19,7 @@ export function checkSplit(split: string): SplitName {
 
 export async function readPreparedScheme(dir: string): Promise<PreparedScheme> {
   const file = join(dir, "scheme.json");
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new LenpredError(code === "ENOENT" ? "not a prepared data directory (no scheme.json; run `lenpred prepare`)" : `cannot read (${code})`, { file });
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new LenpredError(`malformed JSON (${(e as Error).message})`, { file });
-  }
+  const raw = await readJsonFile(file, { missing: "not a prepared data directory (no scheme.json; run `lenpred prepare`)" });
   const obj = asObject(raw, { file });
   return {
     ...(obj as unknown as PreparedScheme),

@@ -9,7 +9,7 @@
  * file and field that is wrong. It also loads a plain HF DistilBERT checkpoint (e.g. `distilbert-base-uncased`,
  * with MLM head keys and no lenpred.json) when asked to, initialising a missing classification head.
  */
-import { copyFile, readFile, stat } from "node:fs/promises";
+import { copyFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { validateScheme, type BucketScheme } from "../data/buckets.js";
 import { META_FILE, readModelMeta, type ModelMeta } from "../predictor/load.js";
@@ -20,6 +20,8 @@ import { labelNames, validateHead } from "./heads.js";
 import { initParams, paramSpecs, PREFIX, validateParams } from "./params.js";
 import { readSafetensors, readSafetensorsHeader, writeSafetensors, type StoredDtype } from "./safetensors.js";
 import type { NamedTensors } from "./tensors.js";
+import { asObject } from "../util/fields.js";
+import { readJsonFile } from "../util/json-file.js";
 
 export const CONFIG_FILE = "config.json";
 export const WEIGHTS_FILE = "model.safetensors";
@@ -196,13 +198,7 @@ export async function loadModelDir(dir: string, opts: LoadModelOptions = {}): Pr
     throw new LenpredError("model directory not found", { file: dir });
   }
   const configFile = join(dir, CONFIG_FILE);
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(await readFile(configFile, "utf8")) as Record<string, unknown>;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new LenpredError(code === "ENOENT" ? "missing (not an HF model directory)" : `malformed JSON (${(e as Error).message})`, { file: configFile });
-  }
+  const raw = asObject(await readJsonFile(configFile, { missing: "missing (not an HF model directory)" }), { file: configFile });
   if (raw.model_type !== undefined && raw.model_type !== "distilbert") {
     throw new LenpredError(`model_type ${JSON.stringify(raw.model_type)} is not "distilbert"`, { file: configFile, field: "model_type" });
   }

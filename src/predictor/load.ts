@@ -3,11 +3,12 @@
  * (`ModelMeta`); its `kind` selects the implementation. Add a case per kind, importing lazily so that
  * loading an n-gram model never pulls in onnxruntime.
  */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { validateScheme, type BucketScheme } from "../data/buckets.js";
 import { LenpredError } from "../util/errors.js";
 import type { Predictor } from "./types.js";
+import { asObject } from "../util/fields.js";
+import { readJsonFile } from "../util/json-file.js";
 
 export const META_FILE = "lenpred.json";
 
@@ -22,19 +23,7 @@ export interface ModelMeta {
 
 export async function readModelMeta(dir: string): Promise<ModelMeta> {
   const file = join(dir, META_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new LenpredError(code === "ENOENT" ? `not a lenpred model directory (no ${META_FILE})` : `cannot read (${code})`, { file });
-  }
-  let meta: Record<string, unknown>;
-  try {
-    meta = JSON.parse(text) as Record<string, unknown>;
-  } catch (e) {
-    throw new LenpredError(`malformed JSON (${(e as Error).message})`, { file });
-  }
+  const meta = asObject(await readJsonFile(file, { missing: `not a lenpred model directory (no ${META_FILE})` }), { file });
   if (typeof meta.kind !== "string") throw new LenpredError("missing model kind", { file, field: "kind" });
   if (typeof meta.tokenizer !== "string") throw new LenpredError("missing tokenizer", { file, field: "tokenizer" });
   return { ...meta, kind: meta.kind, tokenizer: meta.tokenizer, buckets: validateScheme(meta.buckets, file) };

@@ -4,7 +4,6 @@
  * arrival times. Everything is validated with errors that name file, record and field.
  */
 import { existsSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { bucketOf, validateScheme, type BucketScheme } from "../data/buckets.js";
 import { SPLITS } from "../data/records.js";
@@ -12,6 +11,7 @@ import { LenpredError } from "../util/errors.js";
 import { asObject, describe, getNonNegInt } from "../util/fields.js";
 import { readJsonl } from "../util/jsonl.js";
 import { createRng, type Rng } from "../util/rng.js";
+import { readJsonFile } from "../util/json-file.js";
 
 /** Requests as parallel arrays (52k requests × 6 policies must stay fast). */
 export interface Trace {
@@ -59,18 +59,8 @@ export function resolveTraceFiles(data: string, split: string): { files: string[
 }
 
 export async function readScheme(file: string): Promise<BucketScheme> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    throw new LenpredError(`cannot read bucket scheme (${(e as NodeJS.ErrnoException).code}); it must sit beside the split as scheme.json`, { file });
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new LenpredError(`malformed JSON (${(e as Error).message})`, { file });
-  }
+  const unreadable = (code: string | undefined) => `cannot read bucket scheme (${code}); it must sit beside the split as scheme.json`;
+  const v = await readJsonFile(file, { missing: unreadable("ENOENT"), unreadable });
   return validateScheme(asObject(v, { file }).buckets, file);
 }
 

@@ -7,21 +7,17 @@
  * equals the library's own `add_special_tokens: true` output.
  */
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
-import { readFile } from "node:fs/promises";
 import { LenpredError } from "../util/errors.js";
+import { asObject } from "../util/fields.js";
+import { readJsonFile } from "../util/json-file.js";
 import type { EncodeOptions, SpecialIds, Tokenizer } from "./types.js";
 
 interface Wrap { prefix: number[]; suffix: number[] }
 
 export async function loadHfTokenizerFile(path: string, name: string): Promise<Tokenizer> {
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new LenpredError(code === "ENOENT" ? "tokenizer file not found" : `not a valid tokenizer.json (${(e as Error).message})`, { file: path });
-  }
-  return hfTokenizerFromJson(json, name, path);
+  const invalid = (detail: string | undefined) => `not a valid tokenizer.json (${detail})`;
+  const json = await readJsonFile(path, { missing: "tokenizer file not found", unreadable: invalid, malformed: invalid });
+  return hfTokenizerFromJson(asObject(json, { file: path }), name, path);
 }
 
 export function hfTokenizerFromJson(json: Record<string, unknown>, name: string, path?: string): Tokenizer {

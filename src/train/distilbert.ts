@@ -4,7 +4,7 @@
  * create the engine's trainable model, and write the best checkpoint as an HF-layout model directory with
  * model.onnx and lenpred.json.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { PRESETS, parseConfig, type DistilBertConfig } from "../model/config.js";
 import { headOutputs } from "../model/heads.js";
@@ -15,6 +15,7 @@ import type { LoadedTrainingData } from "./data.js";
 import type { BestModelInfo } from "./loop.js";
 import type { TrainOptions } from "./options.js";
 import type { TrainableModel } from "./trainable.js";
+import { readJsonFile } from "../util/json-file.js";
 
 export interface ResolvedModel {
   config: DistilBertConfig;
@@ -46,12 +47,7 @@ export async function resolveModel(o: TrainOptions, data: LoadedTrainingData, to
     config = { ...PRESETS[o.config]!, ...head, vocab_size: tok.vocabSize, pad_token_id: tok.special.pad ?? 0 };
     source = `preset '${o.config}'`;
   } else if (existsSync(o.config)) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(o.config, "utf8"));
-    } catch (e) {
-      throw new LenpredError(`malformed JSON (${(e as Error).message})`, { file: o.config });
-    }
+    const raw = await readJsonFile(o.config);
     config = parseConfig({ vocab_size: tok.vocabSize, pad_token_id: tok.special.pad ?? 0, ...(raw as object), ...head }, o.config);
     source = o.config;
   } else {

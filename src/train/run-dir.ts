@@ -20,6 +20,7 @@ import { basename, dirname, join } from "node:path";
 import type { NamedTensors } from "../model/tensors.js";
 import { replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
+import { readJsonFile } from "../util/json-file.js";
 import type { TrainOptions } from "./options.js";
 import { readTensorFile, writeTensorFile } from "./tensor-file.js";
 import type { EpochMetrics } from "./validate.js";
@@ -171,13 +172,8 @@ async function readJsonIf(file: string): Promise<Record<string, unknown> | undef
 
 export async function loadRun(out: string): Promise<{ state: RunState; optimizer: NamedTensors }> {
   const file = join(out, CHECKPOINT_DIR, STATE_FILE);
-  let state: RunState;
-  try {
-    state = JSON.parse(await readFile(file, "utf8")) as RunState;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new LenpredError(code === "ENOENT" ? "no resumable checkpoint here (nothing to --resume)" : `unreadable checkpoint (${(e as Error).message})`, { file });
-  }
+  const unreadable = (detail: string | undefined) => `unreadable checkpoint (${detail})`;
+  const state = (await readJsonFile(file, { missing: "no resumable checkpoint here (nothing to --resume)", unreadable, malformed: unreadable })) as RunState;
   if (state.version !== 1) throw new LenpredError(`unsupported checkpoint version ${String(state.version)}`, { file, field: "version" });
   const { tensors } = await readTensorFile(join(out, CHECKPOINT_DIR, OPTIMIZER_FILE));
   return { state, optimizer: tensors };

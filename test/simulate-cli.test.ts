@@ -91,7 +91,7 @@ describe("lenpred simulate (CLI)", () => {
     expect(a.stderr).toMatch(/unknown policy 'fifo'/);
     const b = runCli(["simulate", "--data", dir, "--rate", "fast"]);
     expect(b.code).toBe(2);
-    expect(b.stderr).toMatch(/field 'rate'/);
+    expect(b.stderr).toMatch(/--rate expects a number >= 0, got 'fast'/);
   });
 });
 

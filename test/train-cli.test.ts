@@ -53,7 +53,9 @@ describe("lenpred train: usage errors", () => {
     expect(runCli(["train", "--data", join(root, "nope"), "--out", join(root, "m4")]).stderr).toMatch(/nope\/scheme\.json: not a prepared data directory/);
     expect(runCli(["train", "--data", data, "--out", join(root, "m5"), "--tokenizer", tok, "--config", "huge"]).stderr).toMatch(/unknown --config 'huge'/);
     expect(runCli(["train", "--data", data, "--out", join(root, "m6"), "--epochs", "0"]).stderr).toMatch(/--epochs must be a positive integer/);
-    expect(runCli(["train", "--data", data, "--out", join(root, "m7"), "--lr", "abc"]).stderr).toMatch(/--lr expects a number/);
+    const badLr = runCli(["train", "--data", data, "--out", join(root, "m7"), "--lr", "abc"]);
+    expect(badLr.stderr).toMatch(/^lenpred: error: --lr expects a number, got 'abc'/);
+    expect(badLr.code).toBe(2);
   });
 });
 

@@ -107,11 +107,8 @@ Every baseline is a Predictor with upperBound = edges[bucket]. Example (see docs
 async function ngramOptions(o: BaselineOpts): Promise<NgramTrainOptions> {
   const { LenpredError } = await import("../util/errors.js");
   const { POINT_ESTIMATES, NgramPredictor } = await import("../baselines/ngram/model.js");
-  const num = (flag: string, v: string, int = false, min = 0) => {
-    const x = Number(v);
-    if (v.trim() === "" || !Number.isFinite(x) || x < min || (int && !Number.isInteger(x))) throw new LenpredError(`${flag} expects ${int ? "an integer" : "a number"} >= ${min}, got '${v}'`);
-    return x;
-  };
+  const { parseNumberOption } = await import("../util/number-option.js");
+  const num = (flag: string, v: string, int = false, min = 0) => parseNumberOption(flag, v, { int, min });
   const hashBits = num("--hash-bits", o.hashBits, true, 8);
   if (hashBits > 24) throw new LenpredError(`--hash-bits must be at most 24, got ${hashBits}`);
   const charNgrams = o.charNgrams.trim() === "" ? [] : o.charNgrams.split(",").map((s) => num("--char-ngrams", s, true, 2));

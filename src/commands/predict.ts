@@ -37,11 +37,8 @@ Examples:
 See docs/predict.md.`)
     .action(async (prompt: string | undefined, o: { model?: string; file?: string; out?: string; field: string; quantile?: string; batchSize: string; threads: string; probabilities: boolean; progress: boolean }) => {
       const { LenpredError } = await import("../util/errors.js");
-      const posInt = (v: string, name: string) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n <= 0) throw new LenpredError(`--${name} must be a positive integer, got '${v}'`);
-        return n;
-      };
+      const { parseNumberOption } = await import("../util/number-option.js");
+      const posInt = (v: string, name: string) => parseNumberOption(`--${name}`, v, { int: true, min: 1 });
       const quantile = o.quantile === undefined ? undefined : Number(o.quantile);
       if (quantile !== undefined && !(quantile > 0 && quantile < 1)) throw new LenpredError(`--quantile must be in (0, 1), got '${o.quantile}'`);
       if ((prompt === undefined) === (o.file === undefined)) throw new LenpredError("give either a prompt argument or --file (not both)");

@@ -1,19 +1,10 @@
 /** `lenpred prepare`: S³ step 1 — turn prompt/answer data into bucket-labelled train/val(/test) JSONL. */
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
 import { LenpredError } from "../util/errors.js";
+import { numberOption } from "../util/number-option.js";
 
-function int(name: string, min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
-    return n;
-  };
-}
-function fraction(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError("must be a number in [0, 1)");
-  return n;
-}
+const int = (flag: string, min: number) => numberOption(flag, { int: true, min });
+const fraction = (flag: string) => numberOption(flag, { min: 0, max: 1, maxExclusive: true });
 
 export function register(program: Command): void {
   program
@@ -50,8 +41,8 @@ export function register(program: Command): void {
     .option("--max-length <tokens>", "upper edge of the last bucket (longer answers go in the last bucket)", int("--max-length", 1), 1024)
     .option("--num-buckets <n>", "number of buckets (reference 8, paper 10)", int("--num-buckets", 1), 8)
     .option("--scheme <file>", "reuse the bucket scheme of a scheme.json or model lenpred.json (overrides --buckets)")
-    .option("--val-fraction <f>", "validation fraction", fraction, 0.1)
-    .option("--test-fraction <f>", "test fraction (0 = no test split)", fraction, 0)
+    .option("--val-fraction <f>", "validation fraction", fraction("--val-fraction"), 0.1)
+    .option("--test-fraction <f>", "test fraction (0 = no test split)", fraction("--test-fraction"), 0)
     .option("--seed <n>", "split seed", int("--seed", 0), 42)
     .option("--threads <n>", "worker threads for token counting (default: number of cores, at most 4; 1 = no workers)", int("--threads", 1))
     .option("-q, --quiet", "no progress bar or summary")

@@ -1,22 +1,8 @@
 /** `lenpred serve`: the HTTP length-prediction service for schedulers (see docs/serve.md). */
-import { InvalidArgumentError, Option, type Command } from "commander";
+import { Option, type Command } from "commander";
 import { LenpredError } from "../util/errors.js";
+import { numberOption } from "../util/number-option.js";
 
-function int(min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}`);
-    return n;
-  };
-}
-
-function num(min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min) throw new InvalidArgumentError(`expected a number >= ${min}`);
-    return n;
-  };
-}
 
 interface ServeCliOptions {
   model?: string;
@@ -48,18 +34,18 @@ export function register(program: Command): void {
     )
     .option("--model <dir>", "model directory (with lenpred.json) to serve, any kind LengthPredictor.load opens: distilbert (classification, regression or quantile head), ngram, linear, median, majority")
     .option("--synthetic", "serve a fake predictor instead of a model (deterministic in prompt length; for load-testing the server only)")
-    .option("--synthetic-batch-ms <ms>", "synthetic predictor: fixed cost per batch", num(0), 2)
-    .option("--synthetic-prompt-ms <ms>", "synthetic predictor: extra cost per prompt", num(0), 0.1)
+    .option("--synthetic-batch-ms <ms>", "synthetic predictor: fixed cost per batch", numberOption("--synthetic-batch-ms", { min: 0 }), 2)
+    .option("--synthetic-prompt-ms <ms>", "synthetic predictor: extra cost per prompt", numberOption("--synthetic-prompt-ms", { min: 0 }), 0.1)
     .option("--host <addr>", "address to listen on (0.0.0.0 for all interfaces)", "127.0.0.1")
-    .option("--port <n>", "TCP port (0 = any free port, printed at start)", int(0), 8080)
-    .option("--max-batch <n>", "most prompts per model call (1 = no micro-batching)", int(1), 32)
-    .option("--max-wait-ms <ms>", "longest a prompt waits for others to join its batch", num(0), 2)
-    .option("--max-queue <n>", "most prompts waiting; beyond it requests get 503 + Retry-After", int(1), 1024)
-    .option("--body-limit <bytes>", "largest request body (413 beyond)", int(1), 1 << 20)
-    .option("--max-prompts <n>", "most prompts per request", int(1), 64)
-    .option("--max-prompt-chars <n>", "longest prompt / message content, in characters", int(1), 32_768)
-    .option("--max-messages <n>", "most messages in a chat body", int(1), 256)
-    .option("--shutdown-timeout <s>", "on SIGTERM, give in-flight requests this long before exiting 1", num(0), 30)
+    .option("--port <n>", "TCP port (0 = any free port, printed at start)", numberOption("--port", { int: true, min: 0 }), 8080)
+    .option("--max-batch <n>", "most prompts per model call (1 = no micro-batching)", numberOption("--max-batch", { int: true, min: 1 }), 32)
+    .option("--max-wait-ms <ms>", "longest a prompt waits for others to join its batch", numberOption("--max-wait-ms", { min: 0 }), 2)
+    .option("--max-queue <n>", "most prompts waiting; beyond it requests get 503 + Retry-After", numberOption("--max-queue", { int: true, min: 1 }), 1024)
+    .option("--body-limit <bytes>", "largest request body (413 beyond)", numberOption("--body-limit", { int: true, min: 1 }), 1 << 20)
+    .option("--max-prompts <n>", "most prompts per request", numberOption("--max-prompts", { int: true, min: 1 }), 64)
+    .option("--max-prompt-chars <n>", "longest prompt / message content, in characters", numberOption("--max-prompt-chars", { int: true, min: 1 }), 32_768)
+    .option("--max-messages <n>", "most messages in a chat body", numberOption("--max-messages", { int: true, min: 1 }), 256)
+    .option("--shutdown-timeout <s>", "on SIGTERM, give in-flight requests this long before exiting 1", numberOption("--shutdown-timeout", { min: 0 }), 30)
     .option("--no-warmup", "report ready without running one warm-up prediction first")
     .addOption(new Option("--log-level <level>", "server log level (JSON lines on stdout)").choices(["fatal", "error", "warn", "info", "debug"]).default("warn"))
     .addHelpText("after", "\nExamples:\n  lenpred serve --model models/distilbert --port 8080\n  curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{\"prompt\": \"Write a haiku\", \"quantile\": 0.9}'\n\n\"quantile\" (0 < q < 1) reserves for the q-quantile of the predicted length; models without a length distribution answer 400.")

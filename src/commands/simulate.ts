@@ -1,14 +1,8 @@
 /** `lenpred simulate`: what length predictions buy on a KV-cache memory / scheduling model of one GPU. */
 import type { Command } from "commander";
-import { LenpredError } from "../util/errors.js";
+import { numberOption, type NumberBounds } from "../util/number-option.js";
 
-const parseNum = (field: string, opts: { int?: boolean; min?: number } = {}) => (v: string): number => {
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x) || (opts.int && !Number.isInteger(x)) || (opts.min !== undefined && x < opts.min)) {
-    throw new LenpredError(`expected ${opts.int ? "an integer" : "a number"}${opts.min !== undefined ? ` >= ${opts.min}` : ""}, got '${v}'`, { field });
-  }
-  return x;
-};
+const parseNum = (name: string, b: NumberBounds = {}) => numberOption(`--${name}`, b);
 
 export function register(program: Command): void {
   program

@@ -1,13 +1,8 @@
 /** `lenpred train`: train a DistilBERT length predictor on prepared data (from scratch or from --init). */
 import { Command, Option } from "commander";
+import { numberOption } from "../util/number-option.js";
 
-function num(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === "" || !Number.isFinite(n)) throw new Error(`--${name} expects a number, got '${v}'`);
-    return n;
-  };
-}
+const num = (name: string) => numberOption(`--${name}`);
 
 export function register(program: Command): void {
   program

@@ -6,11 +6,11 @@
  */
 import { createReadStream, type ReadStream } from "node:fs";
 import { open } from "node:fs/promises";
-import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import streamArray from "stream-json/streamers/stream-array.js";
 import { LenpredError, type ErrorPlace } from "../util/errors.js";
 import { asObject, describe, getNonNegInt, getString, requireString } from "../util/fields.js";
+import { readJsonl } from "../util/jsonl.js";
 
 export interface RawRecord {
   /** 0-based array element or non-blank JSONL line. */
@@ -55,7 +55,7 @@ export async function* readRecords(file: string, progress?: ReadProgress): Async
   const track = () => { if (progress) progress.bytesRead = input.bytesRead; };
   try {
     if (c === "[") yield* readJsonArray(file, input, track);
-    else yield* readJsonLines(file, input, track);
+    else yield* readJsonl(file, { input, onRecord: track });
   } finally {
     input.destroy();
   }
@@ -78,30 +78,6 @@ async function* readJsonArray(file: string, input: ReadStream, track: () => void
     throw new LenpredError(`malformed JSON array (${(e as Error).message})`, { file, record: index });
   } finally {
     parser.destroy();
-  }
-}
-
-async function* readJsonLines(file: string, input: ReadStream, track: () => void): AsyncGenerator<RawRecord> {
-  input.setEncoding("utf8");
-  const rl = createInterface({ input, crlfDelay: Infinity });
-  let index = 0;
-  try {
-    let first = true;
-    for await (let line of rl) {
-      if (first) { line = line.replace(/^\uFEFF/, ""); first = false; }
-      if (line.trim() === "") continue;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch (e) {
-        throw new LenpredError(`malformed JSON line (${(e as Error).message})`, { file, record: index });
-      }
-      track();
-      yield { index, value };
-      index++;
-    }
-  } finally {
-    rl.close();
   }
 }
 

@@ -1,5 +1,5 @@
 /** Streaming JSONL reading with errors that name file and record; bounded memory for any file size. */
-import { createReadStream } from "node:fs";
+import { createReadStream, type ReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { LenpredError } from "./errors.js";
 
@@ -9,12 +9,23 @@ export interface JsonlRecord {
   value: unknown;
 }
 
-export async function* readJsonl(file: string): AsyncGenerator<JsonlRecord> {
-  const input = createReadStream(file, { encoding: "utf8" });
+export interface ReadJsonlOptions {
+  /** Read from this already-open stream of `file` (the caller owns it). */
+  input?: ReadStream;
+  /** Called after each record is parsed, before it is yielded (progress tracking). */
+  onRecord?: () => void;
+}
+
+/** Stream the records of a JSONL file; blank lines are skipped and a leading UTF-8 BOM is ignored. */
+export async function* readJsonl(file: string, opts: ReadJsonlOptions = {}): AsyncGenerator<JsonlRecord> {
+  const input = opts.input ?? createReadStream(file);
+  input.setEncoding("utf8");
   const rl = createInterface({ input, crlfDelay: Infinity });
   let index = 0;
+  let first = true;
   try {
-    for await (const line of rl) {
+    for await (let line of rl) {
+      if (first) { line = line.replace(/^\uFEFF/, ""); first = false; }
       if (line.trim() === "") continue;
       let value: unknown;
       try {
@@ -22,6 +33,7 @@ export async function* readJsonl(file: string): AsyncGenerator<JsonlRecord> {
       } catch (e) {
         throw new LenpredError(`malformed JSON (${(e as Error).message})`, { file, record: index });
       }
+      opts.onRecord?.();
       yield { index, value };
       index++;
     }
@@ -30,7 +42,7 @@ export async function* readJsonl(file: string): AsyncGenerator<JsonlRecord> {
     throw e;
   } finally {
     rl.close();
-    input.destroy();
+    if (!opts.input) input.destroy();
   }
 }
 

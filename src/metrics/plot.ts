@@ -4,9 +4,9 @@
  * to a 90 % bucket 0) and labelled with raw counts.
  */
 import type { BucketScheme } from "../data/buckets.js";
+import { renderVegaLiteSvg } from "../util/render-svg.js";
 
 export async function confusionMatrixSvg(confusion: number[][], scheme: BucketScheme, title = "Confusion matrix"): Promise<string> {
-  const [vega, vl] = await Promise.all([import("vega"), import("vega-lite")]);
   const last = scheme.edges.length - 1;
   // the last bucket also holds everything longer than its edge
   const label = (i: number) => (i === last && i > 0 ? `${i} (≥${scheme.edges[i - 1]})` : `${i} (<${scheme.edges[i]})`);
@@ -42,11 +42,5 @@ export async function confusionMatrixSvg(confusion: number[][], scheme: BucketSc
       },
     ],
   };
-  const compiled = vl.compile(spec as unknown as Parameters<typeof vl.compile>[0]).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: "none" });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  return renderVegaLiteSvg(spec);
 }

@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.js";
 import type { PolicyResult } from "./engine.js";
+import { renderVegaLiteSvg } from "../util/render-svg.js";
 
 type Row = Record<string, string | number>;
 
@@ -88,24 +89,12 @@ export function plotSpecs(results: PolicyResult[], title: string): Record<string
   };
 }
 
-export async function renderSvg(vlSpec: object): Promise<string> {
-  const vega = await import("vega");
-  const { compile } = await import("vega-lite");
-  const spec = compile(vlSpec as Parameters<typeof compile>[0]).spec;
-  const view = new vega.View(vega.parse(spec), { renderer: "none" });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
-
 /** Write throughput.svg, memory.svg and latency-cdf.svg into `dir`; returns the written paths. */
 export async function writePlots(dir: string, results: PolicyResult[], title: string): Promise<string[]> {
   const out: string[] = [];
   for (const [file, spec] of Object.entries(plotSpecs(results, title))) {
     const path = join(dir, file);
-    await writeFileAtomic(path, await renderSvg(spec));
+    await writeFileAtomic(path, await renderVegaLiteSvg(spec));
     out.push(path);
   }
   return out;

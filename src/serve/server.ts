@@ -13,7 +13,7 @@
  */
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from "fastify";
 import swagger from "@fastify/swagger";
-import { LengthPredictor } from "../predictor/length-predictor.js";
+import { checkPrompt, LengthPredictor } from "../predictor/length-predictor.js";
 import type { Prediction, Predictor } from "../predictor/types.js";
 import { LenpredError } from "../util/errors.js";
 import { MicroBatcher, QueueFullError, ShuttingDownError } from "./batcher.js";
@@ -249,10 +249,11 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
         throw e;
       }
     }
-    const blank = prompts.findIndex((p) => p.trim() === "");
-    if (blank >= 0) {
-      const field = body.prompt !== undefined ? "prompt" : body.prompts !== undefined ? `prompts[${blank}]` : "messages";
-      return sendError(reply, 400, `${field} is empty (no text to predict from)`, field);
+    try {
+      prompts.forEach((p, i) => checkPrompt(p, body.prompt !== undefined ? "prompt" : body.prompts !== undefined ? `prompts[${i}]` : "messages"));
+    } catch (e) {
+      if (e instanceof LenpredError) return sendError(reply, 400, e.message, e.place.field ?? null);
+      throw e;
     }
     if (state.status !== "ready" || !batcher) {
       const reason = state.status === "closing" ? "shutting_down" : "loading";

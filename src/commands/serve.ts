@@ -14,6 +14,7 @@ interface ServeCliOptions {
   maxBatch: number;
   maxWaitMs: number;
   maxQueue: number;
+  maxQueueMs: number;
   bodyLimit: number;
   maxPrompts: number;
   maxPromptChars: number;
@@ -21,6 +22,8 @@ interface ServeCliOptions {
   shutdownTimeout: number;
   logLevel: string;
   warmup: boolean;
+  worker: boolean;
+  backlog: number;
 }
 
 export function register(program: Command): void {
@@ -38,34 +41,35 @@ export function register(program: Command): void {
     .option("--synthetic-prompt-ms <ms>", "synthetic predictor: extra cost per prompt", numberOption("--synthetic-prompt-ms", { min: 0 }), 0.1)
     .option("--host <addr>", "address to listen on (0.0.0.0 for all interfaces)", "127.0.0.1")
     .option("--port <n>", "TCP port (0 = any free port, printed at start)", numberOption("--port", { int: true, min: 0 }), 8080)
+    .option("--backlog <n>", "pending-connection queue of the listening socket (capped by the kernel's net.core.somaxconn): a burst larger than it has its SYNs dropped and retried after 1 s, health probes included", numberOption("--backlog", { int: true, min: 1 }), 8192)
     .option("--max-batch <n>", "most prompts per model call (1 = no micro-batching)", numberOption("--max-batch", { int: true, min: 1 }), 32)
     .option("--max-wait-ms <ms>", "longest a prompt waits for others to join its batch", numberOption("--max-wait-ms", { min: 0 }), 2)
     .option("--max-queue <n>", "most prompts waiting; beyond it requests get 503 + Retry-After", numberOption("--max-queue", { int: true, min: 1 }), 1024)
+    .option("--max-queue-ms <ms>", "longest a prompt may wait in the queue; beyond it its request gets 503 + Retry-After", numberOption("--max-queue-ms", { min: 1 }), 2000)
     .option("--body-limit <bytes>", "largest request body (413 beyond)", numberOption("--body-limit", { int: true, min: 1 }), 1 << 20)
     .option("--max-prompts <n>", "most prompts per request", numberOption("--max-prompts", { int: true, min: 1 }), 64)
     .option("--max-prompt-chars <n>", "longest prompt / message content, in characters", numberOption("--max-prompt-chars", { int: true, min: 1 }), 32_768)
     .option("--max-messages <n>", "most messages in a chat body", numberOption("--max-messages", { int: true, min: 1 }), 256)
     .option("--shutdown-timeout <s>", "on SIGTERM, give in-flight requests this long before exiting 1", numberOption("--shutdown-timeout", { min: 0 }), 30)
+    .option("--no-worker", "run the model on the main thread instead of a worker thread (for comparison only: tokenization then blocks /healthz and /metrics)")
     .option("--no-warmup", "report ready without running one warm-up prediction first")
     .addOption(new Option("--log-level <level>", "server log level (JSON lines on stdout)").choices(["fatal", "error", "warn", "info", "debug"]).default("warn"))
     .addHelpText("after", "\nExamples:\n  lenpred serve --model models/distilbert --port 8080\n  curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{\"prompt\": \"Write a haiku\", \"quantile\": 0.9}'\n\n\"quantile\" (0 < q < 1) reserves for the q-quantile of the predicted length; models without a length distribution answer 400.")
     .action(async (o: ServeCliOptions) => {
       if (!o.model === !o.synthetic) throw new LenpredError("give exactly one of --model <dir> or --synthetic");
       const { buildServer } = await import("../serve/server.js");
-      let predictor;
-      if (o.model) {
-        const { LengthPredictor } = await import("../predictor/length-predictor.js");
-        // One ONNX run per micro-batch: the DistilBERT kind splits predictBatch calls into batchSize chunks.
-        predictor = LengthPredictor.load(o.model, { batchSize: o.maxBatch });
-      } else {
-        const { SyntheticPredictor } = await import("../serve/synthetic.js");
-        predictor = new SyntheticPredictor({ batchMs: o.syntheticBatchMs, promptMs: o.syntheticPromptMs });
-      }
+      // A model directory is loaded in a worker thread (tokenization and inference off the event loop), with
+      // one ONNX run per micro-batch: the DistilBERT kind splits predictBatch calls into batchSize chunks.
+      const source = o.model
+        ? o.worker
+          ? { modelDir: o.model, loadOptions: { batchSize: o.maxBatch } }
+          : { predictor: (await import("../predictor/length-predictor.js")).LengthPredictor.load(o.model, { batchSize: o.maxBatch }) }
+        : { predictor: new (await import("../serve/synthetic.js")).SyntheticPredictor({ batchMs: o.syntheticBatchMs, promptMs: o.syntheticPromptMs }) };
       let app;
       try {
         app = await buildServer({
-          predictor,
-          maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue,
+          ...source,
+          maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue, maxQueueMs: o.maxQueueMs,
           limits: { bodyBytes: o.bodyLimit, maxPrompts: o.maxPrompts, maxPromptChars: o.maxPromptChars, maxMessages: o.maxMessages },
           warmup: o.warmup,
           processMetrics: true,
@@ -78,7 +82,7 @@ export function register(program: Command): void {
       // Listen first so /healthz answers while a big model loads; /readyz turns 200 when it is loaded.
       let address: string;
       try {
-        address = await app.listen({ host: o.host, port: o.port });
+        address = await app.listen({ host: o.host, port: o.port, backlog: o.backlog });
       } catch (e) {
         await app.close();
         const code = (e as NodeJS.ErrnoException).code;

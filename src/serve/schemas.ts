@@ -86,3 +86,10 @@ export const bucketsSchema = {
   type: "object",
   properties: { kind: { type: "string" }, edges: { type: "array", items: { type: "number" } } },
 } as const;
+
+export const predictResponseSchema = {
+  description: "One prediction for `prompt`/`messages`; `{predictions}` for `prompts`.",
+  anyOf: [predictionSchema, { type: "object", required: ["predictions"], properties: { predictions: { type: "array", items: predictionSchema } } }],
+} as const;
+
+export const errorResponses = { 400: errorSchema, 413: errorSchema, 415: errorSchema, 500: errorSchema, 503: errorSchema } as const;

@@ -47,13 +47,26 @@ export function fieldFromPointer(pointer: string, extra?: string): string {
   return out === "" ? "body" : out;
 }
 
+/** Not exactly one of prompt / prompts / messages: name the second one given, or `prompt` when none is. */
+export function inputFormError(body: unknown): { message: string; field: string } {
+  const b = (body ?? {}) as Record<string, unknown>;
+  const given = (["prompt", "prompts", "messages"] as const).filter((k) => b[k] !== undefined);
+  if (given.length === 0) return { message: "give one of prompt, prompts or messages", field: "prompt" };
+  return { message: `give only one of prompt, prompts or messages (got ${given.join(", ")})`, field: given[1]! };
+}
+
 /** A value as the client wrote it: JSON, except numbers JSON cannot carry (1e400 parses to Infinity). */
 function shown(v: unknown): string {
   return typeof v === "number" && !Number.isFinite(v) ? `${v} (out of the range of a double)` : JSON.stringify(v);
 }
 
 export function validationError(err: FastifyError, body: unknown): { message: string; field: string } {
-  const v = err.validation![0]!;
+  const errors = err.validation!;
+  const isObject = body !== null && typeof body === "object" && !Array.isArray(body);
+  if (!isObject) return { message: "request body must be a JSON object", field: "body" };
+  // The body's oneOf (exactly one of prompt / prompts / messages) failed: ajv lists its branches' errors too.
+  if (errors.some((e) => e.schemaPath.startsWith("#/oneOf"))) return inputFormError(body);
+  const v = errors[0]!;
   const params = v.params as Record<string, unknown>;
   const missing = typeof params.missingProperty === "string" ? params.missingProperty : undefined;
   const field = fieldFromPointer(v.instancePath, missing);

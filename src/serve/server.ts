@@ -28,6 +28,7 @@ import { resolveLimits, type ServeLimits } from "./limits.js";
 import { createMetrics } from "./metrics.js";
 import { isQuantileRefusal } from "./quantile.js";
 import { ROUTES } from "./routes/index.js";
+import { SHARED_SCHEMAS } from "./schemas.js";
 import { WorkerPredictor, type BasePredictor } from "./worker-predictor.js";
 
 export { fieldFromPointer, sendError } from "./errors.js";
@@ -143,9 +144,14 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   state.ready.catch(() => undefined); // the CLI awaits it; tests may not
   app.decorate("lenpred", state);
 
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   await app.register(swagger, {
+    // Shared schemas keep their $id as their components.schemas name (Prediction, Error, ...).
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
     openapi: {
-      openapi: "3.0.3",
+      // 3.1: its schemas are JSON Schema 2020-12, the dialect the route schemas are written in
+      // (numeric exclusiveMinimum, type arrays with "null").
+      openapi: "3.1.0",
       info: {
         title: "lenpred serve",
         version: "1",

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { ServeContext } from "../context.js";
 import { sendUnavailable } from "../errors.js";
-import { bucketsSchema, errorSchema } from "../schemas.js";
+import { unavailableResponse } from "../schemas.js";
 
 export const modelRoute: FastifyPluginAsync<ServeContext> = async (app, { state, settings }) => {
   app.get("/v1/model", {
@@ -11,13 +11,14 @@ export const modelRoute: FastifyPluginAsync<ServeContext> = async (app, { state,
       summary: "The predictor being served",
       response: {
         200: {
+          description: "The model's name and bucket scheme, the batching settings and the request limits.",
           type: "object",
           properties: {
-            name: { type: "string" }, buckets: bucketsSchema, maxBatch: { type: "integer" }, maxWaitMs: { type: "number" },
+            name: { type: "string" }, buckets: { $ref: "BucketScheme#" }, maxBatch: { type: "integer" }, maxWaitMs: { type: "number" },
             maxQueue: { type: "integer" }, maxQueueMs: { type: "number" }, limits: { type: "object", additionalProperties: { type: "integer" } },
           },
         },
-        503: errorSchema,
+        503: unavailableResponse,
       },
     },
   }, async (_req, reply) => {

@@ -18,6 +18,7 @@
  */
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Server } from "node:http";
+import { basename, resolve } from "node:path";
 import swagger from "@fastify/swagger";
 import { LengthPredictor, type LengthPredictorOptions } from "../predictor/length-predictor.js";
 import type { Predictor } from "../predictor/types.js";
@@ -133,6 +134,12 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
         },
       });
       if (opts.warmup) await predictor.predictBatch(["Warm-up prompt: how long will the answer be?"]);
+      metrics.registerModel({
+        model: opts.modelDir !== undefined ? basename(resolve(opts.modelDir)) : predictor.name,
+        kind: predictor.info?.kind ?? predictor.name,
+        tokenizer: predictor.info?.tokenizer ?? "unknown",
+        buckets: predictor.buckets,
+      });
       state.predictor = predictor;
       state.batcher = batcher;
       if (state.status === "loading") state.status = "ready";

@@ -76,6 +76,7 @@ export const predictRoute: FastifyPluginAsync<ServeContext> = async (app, { stat
       }
       throw e;
     }
+    metrics.observePredictions(preds);
     return body.prompts !== undefined ? { predictions: preds } : preds[0];
   });
 };

@@ -92,9 +92,10 @@ async function startServer(predictorArgs: string[], extra: string[]): Promise<Se
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   const url = await new Promise<string>((resolve, reject) => {
+    // stdout is pino JSON lines; "ready" (with the address) is logged once the model is loaded.
     const check = () => {
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m && /ready \(/.test(out)) resolve(m[1]!);
+      const m = /"address":"(http:\/\/[^"]+)"[^\n]*"msg":"ready"/.exec(out);
+      if (m) resolve(m[1]!);
     };
     child.stdout!.on("data", check);
     child.on("exit", (code) => reject(new Error(`lenpred serve exited (${code}) before ready:\n${out}`)));

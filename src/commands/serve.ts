@@ -53,7 +53,7 @@ export function register(program: Command): void {
     .option("--shutdown-timeout <s>", "on SIGTERM, give in-flight requests this long before exiting 1", numberOption("--shutdown-timeout", { min: 0 }), 30)
     .option("--no-worker", "run the model on the main thread instead of a worker thread (for comparison only: tokenization then blocks /healthz and /metrics)")
     .option("--no-warmup", "report ready without running one warm-up prediction first")
-    .addOption(new Option("--log-level <level>", "server log level (JSON lines on stdout)").choices(["fatal", "error", "warn", "info", "debug"]).default("warn"))
+    .addOption(new Option("--log-level <level>", "log level; stdout carries only pino JSON lines (\"ready\" once the model is loaded, signals, errors; no per-request lines)").choices(["fatal", "error", "warn", "info", "debug"]).default("info"))
     .addHelpText("after", "\nExamples:\n  lenpred serve --model models/distilbert --port 8080\n  curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{\"prompt\": \"Write a haiku\", \"quantile\": 0.9}'\n\n\"quantile\" (0 < q < 1) reserves for the q-quantile of the predicted length; models without a length distribution answer 400.")
     .action(async (o: ServeCliOptions) => {
       if (!o.model === !o.synthetic) throw new LenpredError("give exactly one of --model <dir> or --synthetic");
@@ -82,30 +82,32 @@ export function register(program: Command): void {
       // Listen first so /healthz answers while a big model loads; /readyz turns 200 when it is loaded.
       let address: string;
       try {
-        address = await app.listen({ host: o.host, port: o.port, backlog: o.backlog });
+        // Fastify logs this line itself (JSON, info); the model may still be loading — "ready" follows.
+        address = await app.listen({ host: o.host, port: o.port, backlog: o.backlog, listenTextResolver: (a) => `accepting connections at ${a}; loading the model` });
       } catch (e) {
         await app.close();
         const code = (e as NodeJS.ErrnoException).code;
         throw new LenpredError(`cannot listen on ${o.host}:${o.port} (${code ?? (e as Error).message})`);
       }
-      process.stdout.write(`lenpred serve: listening on ${address}\n`);
+      // Everything on stdout is a pino JSON line (one logger for server and lifecycle events).
+      const log = app.log;
       const stopped = new Promise<number>((resolve) => {
         let stopping = false;
         const stop = (signal: string) => {
           if (stopping) {
-            process.stderr.write(`lenpred serve: second ${signal}, exiting without draining\n`);
+            log.error({ signal }, "second signal: exiting without draining");
             process.exit(1);
           }
           stopping = true;
-          process.stdout.write(`lenpred serve: ${signal}, draining in-flight requests\n`);
+          log.info({ signal }, "draining in-flight requests");
           const timer = setTimeout(() => {
-            process.stderr.write(`lenpred serve: requests still in flight after ${o.shutdownTimeout}s, exiting\n`);
+            log.error({ shutdownTimeoutS: o.shutdownTimeout }, "requests still in flight after the shutdown timeout: exiting");
             process.exit(1);
           }, o.shutdownTimeout * 1000);
           timer.unref();
           app.close().then(() => {
             clearTimeout(timer);
-            process.stdout.write("lenpred serve: stopped\n");
+            log.info("stopped");
             resolve(0);
           }, () => resolve(1));
         };
@@ -119,7 +121,8 @@ export function register(program: Command): void {
         throw e;
       }
       const p = app.lenpred.predictor!;
-      process.stdout.write(`lenpred serve: ready (predictor ${p.name}, ${p.buckets.edges.length} buckets, max batch ${o.maxBatch}, max wait ${o.maxWaitMs} ms)\n`);
+      // Logged only once the model is loaded (and warmed up): the line to wait for.
+      log.info({ address, predictor: p.name, buckets: p.buckets.edges.length, maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, worker: Boolean(o.model) && o.worker }, "ready");
       process.exitCode = await stopped;
     });
 }

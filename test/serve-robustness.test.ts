@@ -133,6 +133,25 @@ describe("a model directory is served from a worker thread (item 9)", () => {
     expect(w.maxStallMs).toBeLessThan(c.maxStallMs / 2);
   }, 60_000);
 
+  it("turns not-ready and answers 503 + Retry-After (not a hang) when the worker dies", async () => {
+    const { app, url } = await start({ modelDir: dir, loadOptions: { threads: 1 } });
+    await app.lenpred.ready;
+    const predictor = app.lenpred.predictor as WorkerPredictor;
+    expect((await post(url, { prompt: "write a poem" })).status).toBe(200);
+    // Simulate a crash (e.g. the native runtime aborting the thread).
+    await (predictor as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await until(() => !predictor.alive);
+    const r = await post(url, { prompt: "write a poem" });
+    expect(r.status).toBe(503);
+    expect(r.headers.get("retry-after")).toBe("1");
+    expect(r.json.error.message).toMatch(/worker died/);
+    // A call that reaches the dead worker directly is rejected, not left pending.
+    await expect(predictor.predictBatch(["write a poem"])).rejects.toThrow(/worker/);
+    const rz = await fetch(url + "/readyz");
+    expect(rz.status).toBe(503);
+    expect(await rz.json()).toEqual({ status: "failed" });
+  });
+
   it("reports a bad model directory as a failed load (LenpredError naming the file)", async () => {
     const { app, url } = await start({ modelDir: tempDir("lenpred-serve-empty-") });
     await expect(app.lenpred.ready).rejects.toThrow(/lenpred\.json/);

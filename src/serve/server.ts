@@ -117,6 +117,13 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     try {
       const predictor = await loadBase(opts, settings.maxBatch);
       if (opts.modelDir !== undefined) owned = predictor;
+      if (predictor instanceof WorkerPredictor) {
+        predictor.onDeath = (error) => {
+          if (state.status === "closing") return;
+          state.status = "failed";
+          app.log.error({ err: error }, "predictor worker died: not ready any more");
+        };
+      }
       if (state.status === "closing") {
         await owned?.dispose?.();
         return;

@@ -10,7 +10,8 @@
  * a time, so one worker is enough (ONNX Runtime's intra-op threads use the cores). Errors cross the
  * thread boundary as data: a `LenpredError` stays a `LenpredError` (a quantile the model refuses is the
  * client's 400), anything else becomes a plain Error (a 500). If the worker dies, pending and later calls
- * fail with an error (500s, and /readyz says "failed") instead of hanging.
+ * fail with an error (500s) instead of hanging, and `onDeath` tells the server (/readyz turns "failed", so
+ * an orchestrator restarts the pod).
  */
 import { Worker } from "node:worker_threads";
 import type { BucketScheme } from "../data/buckets.js";
@@ -74,6 +75,8 @@ export class WorkerPredictor implements BasePredictor {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (p: Prediction[]) => void; reject: (e: Error) => void }>();
   private dead: Error | undefined;
+  /** Called once if the worker dies while in service (not after `dispose`). */
+  onDeath: ((error: Error) => void) | undefined;
 
   private constructor(
     private readonly worker: Worker,
@@ -90,7 +93,10 @@ export class WorkerPredictor implements BasePredictor {
       else p.reject(deserializeError(m.error));
     });
     const die = (e: Error) => {
-      this.dead ??= e;
+      if (!this.dead) {
+        this.dead = e;
+        this.onDeath?.(e);
+      }
       for (const p of this.pending.values()) p.reject(this.dead);
       this.pending.clear();
     };
@@ -139,6 +145,11 @@ export class WorkerPredictor implements BasePredictor {
       const req: WorkerRequest = { id, prompts, quantile: opts.quantile };
       this.worker.postMessage(req);
     });
+  }
+
+  /** False once the worker has died or been stopped. */
+  get alive(): boolean {
+    return this.dead === undefined;
   }
 
   /** Stop the worker (after the server has drained). */

@@ -59,7 +59,7 @@ export const predictRoute: FastifyPluginAsync<ServeContext> = async (app, { stat
     if (state.status !== "ready" || !state.batcher) {
       const reason = state.status === "closing" ? "shutting_down" : "loading";
       metrics.rejected.inc({ reason });
-      return sendUnavailable(reply, state.status === "failed" ? "model failed to load" : reason === "loading" ? "model is loading" : "server is shutting down");
+      return sendUnavailable(reply, state.status === "failed" ? "model failed to load, or its worker died" : reason === "loading" ? "model is loading" : "server is shutting down");
     }
     let preds: Prediction[];
     try {

@@ -128,6 +128,8 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
         await owned?.dispose?.();
         return;
       }
+      // The seam: the batcher drives a BasePredictor (prompts + quantile → Prediction[]). A main-thread layer that
+      // post-processes predictions (e.g. per-model calibration) wraps `predictor` here, whether or not it is a worker.
       batcher = new MicroBatcher(predictor, {
         maxBatch: settings.maxBatch, maxWaitMs: settings.maxWaitMs, maxQueue: settings.maxQueue, maxQueueMs: settings.maxQueueMs,
         // A quantile the model cannot decode fails every prompt alike: no point retrying them one by one.

@@ -103,11 +103,14 @@ export function estimateMemoryBytes(c: DistilBertConfig, training?: MemoryCheck[
 export function checkModelSize(c: DistilBertConfig, opts: MemoryCheck = {}): void {
   const { file } = opts;
   const tensors: [string, number][] = [
-    ["vocab_size", c.vocab_size * c.dim], ["max_position_embeddings", c.max_position_embeddings * c.dim],
-    ["dim", c.dim * c.dim], ["hidden_dim", c.hidden_dim * c.dim], ["num_labels", c.num_labels * c.dim],
+    ["vocab_size", c.vocab_size], ["max_position_embeddings", c.max_position_embeddings], ["dim", c.dim],
+    ["hidden_dim", c.hidden_dim], ["num_labels", c.num_labels],
   ];
-  for (const [field, n] of tensors) {
-    if (4 * n > MAX_TENSOR_BYTES) throw new LenpredError(`gives a ${fmtBytes(4 * n)} weight matrix; one tensor is limited to 2 GB (ONNX)`, { file, field });
+  for (const [field, rows] of tensors) {
+    const bytes = 4 * rows * c.dim;
+    if (bytes > MAX_TENSOR_BYTES) {
+      throw new LenpredError(`${field} ${rows} × dim ${c.dim} gives a ${fmtBytes(bytes)} weight matrix; one tensor is limited to 2 GB (ONNX)`, { file, field });
+    }
   }
   const maxBytes = opts.maxBytes ?? totalmem();
   const need = estimateMemoryBytes(c, opts.training);
@@ -122,6 +125,7 @@ export function checkModelSize(c: DistilBertConfig, opts: MemoryCheck = {}): voi
 }
 
 export function fmtBytes(n: number): string {
+  if (n >= 2 ** 40) return `${(n / 2 ** 40).toFixed(1)} TB`;
   return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GB` : `${(n / 2 ** 20).toFixed(1)} MB`;
 }
 

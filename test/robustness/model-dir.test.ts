@@ -102,7 +102,7 @@ describe("lenpred.json and distilbert files", () => {
     rmSync(join(d, "model.onnx"));
     symlinkSync("real.onnx", join(d, "model.onnx"));
     const p = await loadPredictor(d);
-    await (p as { dispose(): Promise<void> }).dispose();
+    await (p as unknown as { dispose(): Promise<void> }).dispose();
   });
   it("a directory named model.onnx is not a model file", async () => {
     const d = join(root, "dir-onnx");
@@ -135,7 +135,7 @@ describe("maxSeqLen is validated against the model", () => {
   it("accepts maxSeqLen equal to max_position_embeddings", async () => {
     const p = await loadPredictor(withConfig("seq-eq", 64));
     expect((p as unknown as { maxLength: number }).maxLength).toBe(64);
-    await (p as { dispose(): Promise<void> }).dispose();
+    await (p as unknown as { dispose(): Promise<void> }).dispose();
   });
 });
 

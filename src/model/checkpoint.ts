@@ -219,7 +219,7 @@ export async function loadModelDir(dir: string, opts: LoadModelOptions = {}): Pr
     }
   }
 
-  const weightsFile = modelFile(dir, WEIGHTS_FILE, { missing: "missing (the weights of an HF model directory)" });
+  const weightsFile = modelFile(dir, WEIGHTS_FILE, { missing: "file not found" });
   const specs = paramSpecs(config);
   const expected = new Set(specs.map((s) => s.name));
   // Accept bare DistilBertModel keys ("embeddings.…", "transformer.…") as well as prefixed ones.

@@ -47,7 +47,7 @@ export class EnsemblePredictor implements Predictor {
         const weight = entry.weight ?? 1;
         if (typeof weight !== "number" || !(weight > 0) || !Number.isFinite(weight)) throw new LenpredError(`weight must be a positive number, got ${JSON.stringify(weight)}`, { file, field: `${field}.weight` });
         // Members live inside the ensemble directory so that it can be copied or committed as one unit.
-        const memberDir = modelSubdir(root, entry.dir, { from: { file, field: `${field}.dir` } });
+        const memberDir = modelSubdir(root, entry.dir, { from: { file, field: `${field}.dir` }, missing: "not a lenpred model directory (no such member directory)" });
         const predictor = await loadPredictor(memberDir);
         members.push({ predictor, weight });
         if (!sameEdges(predictor.buckets, meta.buckets)) {

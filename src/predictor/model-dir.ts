@@ -50,7 +50,8 @@ function confined(dir: string, name: string, from: ErrorPlace = {}): string {
     realRoot = realpathSync(root);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new LenpredError(code === "ENOENT" ? "model directory not found" : `cannot open the model directory (${code})`, { file: root });
+    if (code === "ENOENT" || code === "ENOTDIR") return file; // the caller's stat reports it as missing
+    throw new LenpredError(`cannot open the model directory (${code})`, { file: root });
   }
   let realFile: string | undefined;
   try {
@@ -77,7 +78,7 @@ function statOf(file: string, missing: string): Stats {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ELOOP") throw new LenpredError("is a symlink loop", { file });
-    if (code === "ENOENT") {
+    if (code === "ENOENT" || code === "ENOTDIR") {
       // A dangling symlink exists but points nowhere: say so rather than "missing".
       let dangling = false;
       try { dangling = lstatSync(file).isSymbolicLink(); } catch { /* really absent */ }

@@ -120,9 +120,10 @@ export class LengthPredictor implements Predictor {
 /**
  * A prompt must be a string with some non-whitespace text (an empty prompt carries no signal, and a model would
  * silently answer with its prior, which a scheduler would take for a prediction) and at most `maxChars`
- * characters (Unicode code points).
+ * characters (Unicode code points). Callers pass their configured limit (LengthPredictor its `maxPromptChars`,
+ * default DEFAULT_MAX_PROMPT_CHARS); without one only emptiness is checked (the server checks size in its schema).
  */
-export function checkPrompt(prompt: unknown, field: string, place: { file?: string; record?: number } = {}, maxChars = DEFAULT_MAX_PROMPT_CHARS): asserts prompt is string {
+export function checkPrompt(prompt: unknown, field: string, place: { file?: string; record?: number } = {}, maxChars = Infinity): asserts prompt is string {
   if (typeof prompt !== "string") throw new LenpredError(`expected a string, got ${typeof prompt}`, { ...place, field });
   if (prompt.length > maxChars) {
     const chars = codePoints(prompt, maxChars + 1);

@@ -56,8 +56,9 @@ async function maxSeqLenOf(meta: ModelMeta, dir: string, metaFile: string): Prom
   const v = meta.maxSeqLen ?? DEFAULT_MAX_SEQ_LEN;
   if (!Number.isInteger(v) || (v as number) < 3) throw new LenpredError(`must be an integer >= 3 ([CLS] x [SEP]), got ${JSON.stringify(v)}`, { file: metaFile, field: "maxSeqLen" });
   // A trained directory has config.json: its position table bounds the sequence length.
-  const { existsSync } = await import("node:fs");
-  if (!existsSync(join(dir, CONFIG_FILE))) return v as number;
+  // lstat: anything at that name (a FIFO, a dangling link, a loop) goes through modelFile and is refused there.
+  const { lstatSync } = await import("node:fs");
+  if (!lstatSync(join(dir, CONFIG_FILE), { throwIfNoEntry: false })) return v as number;
   const { readJsonFile } = await import("../util/json-file.js");
   const configFile = modelFile(dir, CONFIG_FILE, { maxBytes: MAX_JSON_BYTES });
   const mpe = ((await readJsonFile(configFile)) as { max_position_embeddings?: unknown } | null)?.max_position_embeddings;

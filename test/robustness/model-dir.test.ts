@@ -155,3 +155,12 @@ describe("ensemble members", () => {
     await expect(loadPredictor(d)).rejects.toThrow(/members\[0\]\.dir/);
   });
 });
+
+describe("config.json beside a distilbert model", () => {
+  it("a config.json symlink loop is refused, not skipped (the maxSeqLen bound would be lost)", async () => {
+    const d = join(root, "config-loop");
+    writeTinyModel(d, buckets, 4, { maxSeqLen: 4096 });
+    symlinkSync("config.json", join(d, "config.json"));
+    await expect(loadPredictor(d)).rejects.toThrow(/config\.json: is a symlink loop/);
+  });
+});

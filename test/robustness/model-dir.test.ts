@@ -164,3 +164,19 @@ describe("config.json beside a distilbert model", () => {
     await expect(loadPredictor(d)).rejects.toThrow(/config\.json: is a symlink loop/);
   });
 });
+
+describe("lenpred.json ranges", () => {
+  it("a majority model's bucket must be a bucket of its scheme", async () => {
+    const d = join(root, "majority-range");
+    mkdirSync(d);
+    writeFileSync(join(d, "lenpred.json"), JSON.stringify({ kind: "majority", buckets, tokenizer: "test-words", bucket: 99, expectedTokens: 10 }));
+    await expect(loadPredictor(d)).rejects.toThrow(/field 'bucket': must be a bucket index in 0\.\.3, got 99/);
+    writeFileSync(join(d, "lenpred.json"), JSON.stringify({ kind: "majority", buckets, tokenizer: "test-words", bucket: 1, expectedTokens: -5 }));
+    await expect(loadPredictor(d)).rejects.toThrow(/field 'expectedTokens'/);
+  });
+  it("a distilbert model's residualStd must be a non-negative number", async () => {
+    const d = join(root, "residual");
+    writeTinyModel(d, buckets, 1, { head: "regression", residualStd: -1 });
+    await expect(loadPredictor(d)).rejects.toThrow(/field 'residualStd': must be a non-negative number, got -1/);
+  });
+});

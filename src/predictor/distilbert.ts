@@ -38,7 +38,11 @@ export function headSpecFromMeta(meta: ModelMeta, file: string): HeadSpec {
     }
     spec.quantiles = q as number[];
   }
-  if (typeof meta.residualStd === "number") spec.residualStd = meta.residualStd;
+  if (meta.residualStd !== undefined) {
+    const r = meta.residualStd;
+    if (typeof r !== "number" || !Number.isFinite(r) || r < 0) throw new LenpredError(`must be a non-negative number, got ${JSON.stringify(r)}`, { file, field: "residualStd" });
+    spec.residualStd = r;
+  }
   if (meta.bucketMeans !== undefined) {
     const m = meta.bucketMeans;
     if (!Array.isArray(m) || m.length !== meta.buckets.edges.length || !m.every((x) => typeof x === "number" && Number.isFinite(x) && x >= 0)) {

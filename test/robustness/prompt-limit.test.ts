@@ -89,3 +89,31 @@ describe("lenpred predict", () => {
     expect(runCli(["predict", "--model", model, "--max-prompt-chars", "40000", "--file", f]).code).toBe(0);
   });
 });
+
+describe("lenpred serve --max-prompt-chars", () => {
+  it("raises the limit of the predictor too (a prompt above the default is predicted, one above the flag is a 400)", async () => {
+    await ready;
+    const { spawn } = await import("node:child_process");
+    const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), "serve", "--model", model, "--port", "0", "--max-prompt-chars", "40000", "--body-limit", "200000"], { cwd: repoRoot });
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (out += d));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const onData = () => {
+          const m = /listening on (http:\/\/\S+)/.exec(out);
+          if (m && /ready \(/.test(out)) resolve(m[1]!);
+        };
+        child.stdout!.on("data", onData);
+        child.on("exit", () => reject(new Error(`serve exited:\n${out}`)));
+      });
+      const post = (prompt: string) => fetch(`${url}/v1/predict`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt }) });
+      const ok = await post("z".repeat(DEFAULT_MAX_PROMPT_CHARS + 1000));
+      expect(ok.status, await ok.clone().text()).toBe(200);
+      expect((await ok.json()).upperBound).toBeGreaterThan(0);
+      expect((await post("z".repeat(40_001))).status).toBe(400);
+    } finally {
+      child.kill("SIGTERM");
+    }
+  });
+});

@@ -2,6 +2,7 @@
 import { Option, type Command } from "commander";
 import { LenpredError } from "../util/errors.js";
 import { numberOption } from "../util/number-option.js";
+import { DEFAULT_LIMITS } from "../serve/limits.js";
 
 
 interface ServeCliOptions {
@@ -48,7 +49,7 @@ export function register(program: Command): void {
     .option("--max-queue-ms <ms>", "longest a prompt may wait in the queue; beyond it its request gets 503 + Retry-After", numberOption("--max-queue-ms", { min: 1 }), 2000)
     .option("--body-limit <bytes>", "largest request body (413 beyond)", numberOption("--body-limit", { int: true, min: 1 }), 1 << 20)
     .option("--max-prompts <n>", "most prompts per request", numberOption("--max-prompts", { int: true, min: 1 }), 64)
-    .option("--max-prompt-chars <n>", "longest prompt / message content, in characters", numberOption("--max-prompt-chars", { int: true, min: 1 }), 32_768)
+    .option("--max-prompt-chars <n>", "longest prompt / message content, in characters", numberOption("--max-prompt-chars", { int: true, min: 1 }), DEFAULT_LIMITS.maxPromptChars)
     .option("--max-messages <n>", "most messages in a chat body", numberOption("--max-messages", { int: true, min: 1 }), 256)
     .option("--shutdown-timeout <s>", "on SIGTERM, give in-flight requests this long before exiting 1", numberOption("--shutdown-timeout", { min: 0 }), 30)
     .option("--no-worker", "run the model on the main thread instead of a worker thread (for comparison only: tokenization then blocks /healthz and /metrics)")
@@ -60,10 +61,12 @@ export function register(program: Command): void {
       const { buildServer } = await import("../serve/server.js");
       // A model directory is loaded in a worker thread (tokenization and inference off the event loop), with
       // one ONNX run per micro-batch: the DistilBERT kind splits predictBatch calls into batchSize chunks.
+      // The predictor enforces the same prompt limit as the request schema (one limit, not two).
+      const load = { batchSize: o.maxBatch, maxPromptChars: o.maxPromptChars };
       const source = o.model
         ? o.worker
-          ? { modelDir: o.model, loadOptions: { batchSize: o.maxBatch } }
-          : { predictor: (await import("../predictor/length-predictor.js")).LengthPredictor.load(o.model, { batchSize: o.maxBatch }) }
+          ? { modelDir: o.model, loadOptions: load }
+          : { predictor: (await import("../predictor/length-predictor.js")).LengthPredictor.load(o.model, load) }
         : { predictor: new (await import("../serve/synthetic.js")).SyntheticPredictor({ batchMs: o.syntheticBatchMs, promptMs: o.syntheticPromptMs }) };
       let app;
       try {

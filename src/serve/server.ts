@@ -45,7 +45,7 @@ export interface ServeOptions {
   predictor?: Predictor | Promise<Predictor>;
   /** A model directory to load with `LengthPredictor.load(dir, loadOptions)` in a worker thread (what the CLI does). */
   modelDir?: string;
-  /** Options for loading `modelDir` (default `{batchSize: maxBatch}`: one ONNX run per micro-batch). */
+  /** Options for loading `modelDir` (defaults: `batchSize` = maxBatch, one ONNX run per micro-batch; `maxPromptChars` = the limit). */
   loadOptions?: LengthPredictorOptions;
   /** Most prompts per predictor call (1 = no batching). Default 32. */
   maxBatch?: number;
@@ -71,10 +71,11 @@ declare module "fastify" {
   }
 }
 
-async function loadBase(opts: ServeOptions, maxBatch: number): Promise<BasePredictor> {
-  if (opts.modelDir !== undefined) return WorkerPredictor.start(opts.modelDir, opts.loadOptions ?? { batchSize: maxBatch });
+async function loadBase(opts: ServeOptions, maxBatch: number, maxPromptChars: number): Promise<BasePredictor> {
+  // The predictor enforces the same prompt limit as the request schema (one limit, not two).
+  if (opts.modelDir !== undefined) return WorkerPredictor.start(opts.modelDir, { batchSize: maxBatch, maxPromptChars, ...opts.loadOptions });
   const loaded = await opts.predictor!;
-  return loaded instanceof LengthPredictor ? loaded : LengthPredictor.from(loaded);
+  return loaded instanceof LengthPredictor ? loaded : LengthPredictor.from(loaded, { maxPromptChars });
 }
 
 export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> {
@@ -115,7 +116,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   const state: ServeState = { status: "loading", ready: Promise.resolve(), metrics, limits };
   state.ready = (async () => {
     try {
-      const predictor = await loadBase(opts, settings.maxBatch);
+      const predictor = await loadBase(opts, settings.maxBatch, limits.maxPromptChars);
       if (opts.modelDir !== undefined) owned = predictor;
       if (predictor instanceof WorkerPredictor) {
         predictor.onDeath = (error) => {

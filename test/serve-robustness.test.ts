@@ -152,6 +152,14 @@ describe("a model directory is served from a worker thread (item 9)", () => {
     expect(await rz.json()).toEqual({ status: "failed" });
   });
 
+  it("passes a raised --max-prompt-chars on to the predictor in the worker (one limit, not two)", async () => {
+    const { app, url } = await start({ modelDir: dir, loadOptions: { threads: 1 }, limits: { maxPromptChars: 40_000, bodyBytes: 1 << 20 } });
+    await app.lenpred.ready;
+    const long = "write a poem ".repeat(3000).slice(0, 35_000); // over the library default (32,768), under the server's limit
+    expect((await post(url, { prompt: long })).status).toBe(200);
+    expect((await post(url, { prompt: long + "x".repeat(5001) })).json.error.field).toBe("prompt");
+  });
+
   it("reports a bad model directory as a failed load (LenpredError naming the file)", async () => {
     const { app, url } = await start({ modelDir: tempDir("lenpred-serve-empty-") });
     await expect(app.lenpred.ready).rejects.toThrow(/lenpred\.json/);

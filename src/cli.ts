@@ -36,7 +36,9 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
+    // Commander exits 1 on usage errors (unknown option, missing argument…); lenpred's own usage checks exit 2:
+    // one code for every usage error. Help and --version keep 0.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     if (err instanceof LenpredError) {
       process.stderr.write(`lenpred: error: ${err.message}\n`);
       return 2;

@@ -74,7 +74,13 @@ describe("lenpred predict", () => {
   });
 
   it("explains usage errors", () => {
-    expect(runCli(["predict", "--model", model.dir]).stderr).toMatch(/either a prompt argument or --file/);
+    const both = runCli(["predict", "--model", model.dir, "--file", "x.jsonl", "a prompt"]);
+    expect([both.code, both.stderr]).toEqual([2, expect.stringMatching(/either a prompt argument or --file, not both/)]);
+    // Neither (nothing piped: stdin empty) names what to give, not "not both".
+    const neither = runCli(["predict", "--model", model.dir], { input: "" });
+    expect(neither.code).toBe(2);
+    expect(neither.stderr).toMatch(/no prompt: give a prompt argument, pipe it on stdin/);
+    expect(neither.stderr).not.toMatch(/not both/);
     expect(runCli(["predict", "--model", model.dir, "--quantile", "2", "x"]).stderr).toMatch(/--quantile must be in \(0, 1\)/);
     expect(runCli(["predict", "--model", join(root, "nope"), "x"]).stderr).toMatch(/not a lenpred model directory/);
   });
@@ -92,6 +98,15 @@ describe("lenpred predict", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${f}, record 1, field 'prompt': prompt is empty`);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it("reads the prompt from piped stdin when no argument is given", async () => {
+    const r = runCli(["predict", "--model", model.dir, "--no-probabilities"], { input: "write a poem about the sea\n" });
+    expect(r.code, r.stderr).toBe(0);
+    const p = await LengthPredictor.load(model.dir);
+    const want = await p.predict("write a poem about the sea\n");
+    await p.dispose();
+    expect(JSON.parse(r.stdout)).toMatchObject({ bucket: want.bucket, upperBound: want.upperBound });
   });
 
   it("refuses a huge prompt argument with a clear error and reads long prompts from stdin with -", () => {

@@ -4,7 +4,7 @@
  *
  * ```ts
  * import { LengthPredictor } from "lenpred";
- * const p = await LengthPredictor.load("models/alpaca-s3");
+ * const p = await LengthPredictor.load("alpaca-s3");         // a bundled model by name, or any model directory
  * await p.predictLength("Write a haiku about the sea.");   // tokens to reserve, e.g. 64
  * await p.predict("Explain TCP slow start.");              // { bucket, upperBound, expectedTokens, probabilities }
  * await p.predictBatch(prompts);                           // grouped by length, batched
@@ -17,6 +17,7 @@ import { LenpredError } from "../util/errors.js";
 import { checkQuantile, quantileBucket, type DecodeOptions } from "./decode.js";
 import type { DistilBertLoadOptions } from "./distilbert.js";
 import { loadPredictor, readModelMeta } from "./load.js";
+import { resolveBundledModel } from "./bundled.js";
 import type { Prediction, Predictor } from "./types.js";
 
 export interface LengthPredictorOptions extends DistilBertLoadOptions {
@@ -41,9 +42,13 @@ export class LengthPredictor implements Predictor {
     checkQuantile(quantile);
   }
 
-  /** Open a model directory (any kind: distilbert, ngram, linear, median, majority). */
-  static async load(dir: string, opts: LengthPredictorOptions = {}): Promise<LengthPredictor> {
+  /**
+   * Open a model directory (any kind: distilbert, ngram, linear, median, majority, ensemble) or a bundled
+   * model by name (`"alpaca-s3"`, `"vicuna-7b"`; an existing path of that name wins).
+   */
+  static async load(model: string, opts: LengthPredictorOptions = {}): Promise<LengthPredictor> {
     checkQuantile(opts.quantile);
+    const dir = resolveBundledModel(model);
     const meta = await readModelMeta(dir);
     const inner = meta.kind === "distilbert"
       ? await (await import("./distilbert.js")).DistilBertPredictor.load(dir, opts)

@@ -1,0 +1,32 @@
+/**
+ * The models shipped in the package (`models/<name>`), reachable by name so that a project depending on
+ * lenpred does not need to know where npm put it: `LengthPredictor.load("alpaca-s3")`.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { repoRoot } from "../util/paths.js";
+
+/** Directory holding the bundled models (inside the installed package). */
+export const bundledModelsDir = join(repoRoot, "models");
+
+/** Name of the model `lenpred predict` / `lenpred serve` use without --model. */
+export const DEFAULT_MODEL = "alpaca-s3";
+
+/** Absolute paths of the bundled models, by name. Their parts (`alpaca-s3/distilbert`, `…/ngram`) load by name too. */
+export const bundledModels: Readonly<Record<"alpaca-s3" | "vicuna-7b", string>> = Object.freeze({
+  "alpaca-s3": join(bundledModelsDir, "alpaca-s3"),
+  "vicuna-7b": join(bundledModelsDir, "vicuna-7b"),
+});
+
+const NAME = /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/;
+
+/**
+ * The directory a model argument names: an existing path wins (so a local `./alpaca-s3` is never shadowed),
+ * then a bundled model name (`alpaca-s3`, `vicuna-7b/ngram`). Anything else is returned unchanged so that the
+ * loader's error names what the user typed.
+ */
+export function resolveBundledModel(spec: string): string {
+  if (existsSync(spec) || !NAME.test(spec)) return spec;
+  const dir = join(bundledModelsDir, spec);
+  return existsSync(join(dir, "lenpred.json")) ? dir : spec;
+}

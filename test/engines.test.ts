@@ -1,0 +1,37 @@
+/**
+ * The declared `engines.node` is true: every package the lockfile installs accepts every Node version lenpred
+ * declares (so `npm ci` prints no EBADENGINE on a supported Node), and the cookie override that makes this so
+ * (light-my-request wants cookie 2, which requires Node 22) keeps fastify's inject working.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import semver from "semver";
+import Fastify from "fastify";
+import { describe, expect, it } from "vitest";
+import { repoRoot } from "../src/util/paths.js";
+
+const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { engines: { node: string } };
+const lock = JSON.parse(readFileSync(join(repoRoot, "package-lock.json"), "utf8")) as { packages: Record<string, { engines?: { node?: string }; version?: string }> };
+
+describe("engines", () => {
+  it("every locked package supports every declared Node version (no EBADENGINE on install)", () => {
+    const ours = pkg.engines.node;
+    expect(semver.validRange(ours)).toBeTruthy();
+    const bad = Object.entries(lock.packages)
+      .filter(([k, v]) => k !== "" && v.engines?.node && !semver.subset(ours, v.engines.node))
+      .map(([k, v]) => `${k}@${v.version} requires node ${v.engines!.node}`);
+    expect(bad).toEqual([]);
+  });
+
+  it("this Node is one lenpred declares", () => {
+    expect(semver.satisfies(process.version, pkg.engines.node), `${process.version} vs ${pkg.engines.node}`).toBe(true);
+  });
+
+  it("fastify's inject (light-my-request with the overridden cookie) sends cookies", async () => {
+    const app = Fastify();
+    app.get("/", async (req) => ({ cookie: req.headers.cookie ?? null }));
+    const res = await app.inject({ method: "GET", url: "/", cookies: { a: "1", b: "x y" } });
+    expect(res.json()).toEqual({ cookie: "a=1; b=x%20y" });
+    await app.close();
+  });
+});

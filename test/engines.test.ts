@@ -1,7 +1,8 @@
 /**
  * The declared `engines.node` is true: every package the lockfile installs accepts every Node version lenpred
- * declares (so `npm ci` prints no EBADENGINE on a supported Node), and the cookie override that makes this so
- * (light-my-request wants cookie 2, which requires Node 22) keeps fastify's inject working.
+ * declares (so `npm ci` prints no EBADENGINE on a supported Node). light-my-request ≥ 6.8 (fastify's inject) wants
+ * cookie 2, which requires Node 22; lenpred depends on light-my-request ~6.6 (cookie 1) directly so that npm dedupes
+ * fastify's `^6.0.0` to it, in this repo and in a project that installs lenpred (where `overrides` would not apply).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -27,7 +28,9 @@ describe("engines", () => {
     expect(semver.satisfies(process.version, pkg.engines.node), `${process.version} vs ${pkg.engines.node}`).toBe(true);
   });
 
-  it("fastify's inject (light-my-request with the overridden cookie) sends cookies", async () => {
+  it("fastify uses the pinned light-my-request (cookie 1) and its inject sends cookies", async () => {
+    expect(lock.packages["node_modules/fastify/node_modules/light-my-request"]).toBeUndefined();
+    expect(semver.major(lock.packages["node_modules/cookie"]!.version!)).toBe(1);
     const app = Fastify();
     app.get("/", async (req) => ({ cookie: req.headers.cookie ?? null }));
     const res = await app.inject({ method: "GET", url: "/", cookies: { a: "1", b: "x y" } });

@@ -30,6 +30,7 @@ export function register(program: Command): void {
     .option("--checkpoint-minutes <x>", "also checkpoint mid-epoch this often (bounds what a crash loses; 0 = epoch ends only)", num("checkpoint-minutes"), 10)
     .option("--keep-checkpoint", "keep checkpoint/ (optimizer state) in the finished model directory", false)
     .addOption(new Option("--dtype <dtype>", "storage dtype of the saved weights").choices(["F32", "F16"]).default("F32"))
+    .addOption(new Option("--opset <n>", "ONNX opset of onnx/model.onnx: 20 (default, Gelu op) or 17 (Gelu decomposed; older runtimes, ONNX 1.12 checkers)").choices(["17", "20"]))
     .option("--threads <n>", "compute threads", num("threads"), 2)
     .option("--resume", "continue the interrupted run in --out exactly (options come from its checkpoint)", false)
     .option("--overwrite", "replace an existing --out directory", false)

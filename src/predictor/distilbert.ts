@@ -23,7 +23,7 @@ export interface DistilBertLoadOptions {
   maxBatchTokens?: number;
 }
 
-export const ONNX_FILE = "model.onnx";
+export const ONNX_FILE = "onnx/model.onnx";
 export const TOKENIZER_FILE = "tokenizer.json";
 
 export function headSpecFromMeta(meta: ModelMeta, file: string): HeadSpec {
@@ -72,8 +72,9 @@ export class DistilBertPredictor implements Predictor {
     const { existsSync } = await import("node:fs");
     if (!existsSync(tokFile)) throw new LenpredError("model directory has no tokenizer.json (the input tokenizer)", { file: tokFile });
     const tokenizer = await loadTokenizer(tokFile);
-    const onnx = join(dir, ONNX_FILE);
-    if (!existsSync(onnx)) throw new LenpredError("model directory has no model.onnx", { file: onnx });
+    const { onnxFileOf } = await import("../model/checkpoint.js");
+    const onnx = onnxFileOf(dir) ?? join(dir, ONNX_FILE);
+    if (!existsSync(onnx)) throw new LenpredError("model directory has no onnx/model.onnx (nor model.onnx)", { file: onnx });
     const { Session } = await import("../engine/session.js");
     const session = await Session.create(onnx, { threads: opts.threads ?? 2 });
     for (const n of ["input_ids"]) {

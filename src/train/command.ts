@@ -30,12 +30,13 @@ function optionsFromCli(raw: Record<string, unknown>): TrainOptions {
     maxTrainRecords: raw.maxTrainRecords as number | undefined, maxValRecords: raw.maxValRecords as number | undefined,
     checkpointMinutes: raw.checkpointMinutes as number, keepCheckpoint: Boolean(raw.keepCheckpoint),
     dtype: raw.dtype as TrainOptions["dtype"], threads: raw.threads as number,
+    ...(raw.opset !== undefined ? { opset: Number(raw.opset) as 17 | 20 } : {}),
   };
   return o;
 }
 
 /** CLI option name → TrainOptions key (they match except for quantiles' string form). */
-const CHANGEABLE_ON_RESUME: (keyof TrainOptions)[] = ["data", "patience", "monitor", "checkpointMinutes", "keepCheckpoint", "threads"];
+const CHANGEABLE_ON_RESUME: (keyof TrainOptions)[] = ["data", "patience", "monitor", "checkpointMinutes", "keepCheckpoint", "threads", "opset"];
 
 export async function runTrainCommand(raw: Record<string, unknown>, explicit: Set<string>): Promise<number> {
   const out = raw.out as string;

@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .command("predict")
     .description("predict how many tokens an LLM will answer with: one prompt, or --file prompts.jsonl")
     .argument("[prompt]", "the prompt text (omit with --file; `-` or omitted with piped stdin reads it from stdin)")
-    .option("--model <dir|name>", "model directory (any kind: distilbert, ngram, ensemble, linear, median, majority) or bundled model name (alpaca-s3, vicuna-7b); default: alpaca-s3")
+    .option("--model <dir|name>", "model directory (any kind: distilbert, ngram, ensemble, linear, median, majority) or bundled model name (alpaca-s3, vicuna-7b) or Hugging Face hub repository (org/name[@rev], hf:org/name); default: alpaca-s3")
     .option("--file <jsonl>", "JSONL of prompts: objects with a prompt field (a prepared split works) or JSON strings")
     .option("--out <jsonl>", "write predictions here (default stdout); the format `lenpred eval --preds` reads")
     .option("--field <name>", "prompt field of --file objects", "prompt")

@@ -32,7 +32,7 @@ export function register(program: Command): void {
         "({messages: [...]}); micro-batches concurrent requests; /healthz, /readyz, /metrics (Prometheus), /openapi.json. " +
         "SIGTERM/SIGINT drain in-flight requests, then exit 0.",
     )
-    .option("--model <dir|name>", "model directory (with lenpred.json) to serve, any kind LengthPredictor.load opens: distilbert (classification, regression or quantile head), ngram, linear, median, majority; or a bundled model name (alpaca-s3, vicuna-7b); default: alpaca-s3")
+    .option("--model <dir|name>", "model directory (with lenpred.json) to serve, any kind LengthPredictor.load opens: distilbert (classification, regression or quantile head), ngram, linear, median, majority; or a bundled model name (alpaca-s3, vicuna-7b) or Hugging Face hub repository (org/name[@rev], hf:org/name); default: alpaca-s3")
     .option("--synthetic", "serve a fake predictor instead of a model (deterministic in prompt length; for load-testing the server only)")
     .option("--synthetic-batch-ms <ms>", "synthetic predictor: fixed cost per batch", numberOption("--synthetic-batch-ms", { min: 0 }), 2)
     .option("--synthetic-prompt-ms <ms>", "synthetic predictor: extra cost per prompt", numberOption("--synthetic-prompt-ms", { min: 0 }), 0.1)

@@ -30,3 +30,20 @@ export function resolveBundledModel(spec: string): string {
   const dir = join(bundledModelsDir, spec);
   return existsSync(join(dir, "lenpred.json")) ? dir : spec;
 }
+
+/** `hf:org/name[@rev]`, or `org/name[@rev]` that is neither a path nor a bundled model: a hub model repository. */
+export function isHubModelSpec(spec: string): boolean {
+  if (spec.startsWith("hf:")) return true;
+  if (existsSync(spec)) return false;
+  return /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*(@[\w./-]+)?$/.test(spec) && resolveBundledModel(spec) === spec;
+}
+
+/**
+ * The local directory of a model argument: an existing path, a bundled name, or a Hugging Face hub repository
+ * (`org/name[@rev]`, `hf:org/name`) holding a lenpred model directory, fetched into the hub cache (src/hub).
+ */
+export async function resolveModelDir(spec: string, hub: import("../hub/client.js").HubOptions = {}): Promise<string> {
+  if (!isHubModelSpec(spec)) return resolveBundledModel(spec);
+  const { hubSnapshot } = await import("../hub/client.js");
+  return (await hubSnapshot(spec, undefined, hub)).dir;
+}

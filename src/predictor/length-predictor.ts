@@ -17,7 +17,8 @@ import { LenpredError } from "../util/errors.js";
 import { checkQuantile, quantileBucket, type DecodeOptions } from "./decode.js";
 import type { DistilBertLoadOptions } from "./distilbert.js";
 import { loadPredictor, readModelMeta } from "./load.js";
-import { resolveBundledModel } from "./bundled.js";
+import { resolveModelDir } from "./bundled.js";
+import type { HubOptions } from "../hub/client.js";
 import type { Prediction, Predictor } from "./types.js";
 
 export interface LengthPredictorOptions extends DistilBertLoadOptions {
@@ -27,6 +28,8 @@ export interface LengthPredictorOptions extends DistilBertLoadOptions {
    * Undefined = the most likely bucket (the S³ reference behaviour).
    */
   quantile?: number;
+  /** Hub client settings for `org/name` models (default: from the environment). */
+  hub?: HubOptions;
 }
 
 export interface PredictOptions {
@@ -44,11 +47,13 @@ export class LengthPredictor implements Predictor {
 
   /**
    * Open a model directory (any kind: distilbert, ngram, linear, median, majority, ensemble) or a bundled
-   * model by name (`"alpaca-s3"`, `"vicuna-7b"`; an existing path of that name wins).
+   * model by name (`"alpaca-s3"`, `"vicuna-7b"`; an existing path of that name wins), or a Hugging Face hub
+   * repository holding a lenpred model directory (`"org/name"`, `"org/name@rev"`, `"hf:org/name"`), fetched into
+   * the hub cache (`HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_CACHE`, `HF_HUB_OFFLINE` apply; `opts.hub` overrides them).
    */
   static async load(model: string, opts: LengthPredictorOptions = {}): Promise<LengthPredictor> {
     checkQuantile(opts.quantile);
-    const dir = resolveBundledModel(model);
+    const dir = await resolveModelDir(model, opts.hub);
     const meta = await readModelMeta(dir);
     const inner = meta.kind === "distilbert"
       ? await (await import("./distilbert.js")).DistilBertPredictor.load(dir, opts)

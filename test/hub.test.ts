@@ -151,6 +151,17 @@ describe("hub client: huggingface_hub's protocol and cache", () => {
     expect(existsSync(join(blobs, `${digest}.incomplete`))).toBe(false);
   });
 
+  it("two concurrent fetches of the same files download each blob once (blob lock) and both succeed", async () => {
+    const cacheDir = join(root, "cache-concurrent");
+    const digest = sha256(Buffer.from(distil.main["model.safetensors"]!));
+    const start = hub.requests.length;
+    const [a, b] = await Promise.all([0, 1].map(() => hubSnapshot("acme/tiny-distilbert", files, { endpoint: hub.endpoint, cacheDir })));
+    expect(a!.dir).toBe(b!.dir);
+    expect(hub.requests.slice(start).filter((r) => r.url === `/cdn/${digest}`)).toHaveLength(1);
+    expect(readFileSync(join(a!.dir, "model.safetensors")).equals(Buffer.from(distil.main["model.safetensors"]!))).toBe(true);
+    expect(readdirSync(join(cacheDir, "models--acme--tiny-distilbert", "blobs")).filter((f) => f.endsWith(".lock") || f.endsWith(".incomplete"))).toEqual([]);
+  });
+
   it("rejects content that does not match its sha256 etag, keeping nothing", async () => {
     const cacheDir = join(root, "cache5");
     const digest = sha256(Buffer.from(distil.v1["model.safetensors"]!));

@@ -124,11 +124,16 @@ class HubHttp {
     return h;
   }
 
-  async fetch(url: string, init: { method?: string; headers?: Record<string, string>; redirect?: RequestRedirect; bodyTimeout?: boolean } = {}): Promise<Response> {
+  get timeoutMs(): number {
+    return this.opts.timeoutMs ?? 60_000;
+  }
+
+  /** `signal` replaces the whole-request timeout (downloads use an idle timeout instead). */
+  async fetch(url: string, init: { method?: string; headers?: Record<string, string>; redirect?: RequestRedirect; signal?: AbortSignal } = {}): Promise<Response> {
     try {
       return await fetch(url, {
         method: init.method ?? "GET", headers: this.headers(url, init.headers), redirect: init.redirect ?? "follow",
-        signal: init.bodyTimeout === false ? undefined : AbortSignal.timeout(this.opts.timeoutMs ?? 60_000),
+        signal: init.signal ?? AbortSignal.timeout(this.timeoutMs),
       });
     } catch (e) {
       throw new HubUnreachable(`cannot reach ${url} (${(e as Error).cause ? String((e as Error).cause) : (e as Error).message})`);
@@ -213,14 +218,62 @@ async function verifyBlob(path: string, meta: FileMeta): Promise<void> {
   if (got !== meta.etag) throw new LenpredError(`download of ${meta.url} is corrupt: ${kind} ${got}, expected ${meta.etag}`);
 }
 
+/**
+ * One downloader per blob across processes: `blobs/{etag}.lock`, created exclusively. A process that finds it
+ * waits for the blob (or for the lock to go); a lock untouched for 10 minutes is from a dead process and is taken over.
+ */
+async function withBlobLock(blob: string, fn: () => Promise<void>): Promise<void> {
+  const lock = `${blob}.lock`;
+  await mkdir(dirname(blob), { recursive: true });
+  for (;;) {
+    try {
+      await (await open(lock, "wx")).close();
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      if (existsSync(blob)) return;
+      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      if (age > 10 * 60_000) await rm(lock, { force: true });
+      else await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    if (!existsSync(blob)) await fn();
+  } finally {
+    await rm(lock, { force: true });
+  }
+}
+
 /** Download into blobs/{etag}: resume a `.incomplete` with Range, verify, fsync, rename. */
 async function downloadBlob(http: HubHttp, meta: FileMeta, blob: string): Promise<void> {
+  await withBlobLock(blob, () => downloadUnlocked(http, meta, blob));
+}
+
+async function downloadUnlocked(http: HubHttp, meta: FileMeta, blob: string): Promise<void> {
   const partial = `${blob}.incomplete`;
-  await mkdir(dirname(blob), { recursive: true });
   let have = 0;
   try { have = (await stat(partial)).size; } catch { have = 0; }
   if (meta.size !== undefined && have > meta.size) { await rm(partial, { force: true }); have = 0; }
-  const res = await http.fetch(meta.url, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, bodyTimeout: false });
+  // An idle timeout, not a total one: a large file may take long, a stalled connection must not hang forever.
+  const abort = new AbortController();
+  let idle = setTimeout(() => abort.abort(new Error(`no data for ${http.timeoutMs} ms`)), http.timeoutMs);
+  const touch = () => { clearTimeout(idle); idle = setTimeout(() => abort.abort(new Error(`no data for ${http.timeoutMs} ms`)), http.timeoutMs); };
+  try {
+    await fetchInto(http, meta, partial, have, abort.signal, touch);
+  } finally {
+    clearTimeout(idle);
+  }
+  try {
+    await verifyBlob(partial, meta);
+  } catch (e) {
+    await rm(partial, { force: true });
+    throw e;
+  }
+  await rename(partial, blob);
+}
+
+async function fetchInto(http: HubHttp, meta: FileMeta, partial: string, have: number, signal: AbortSignal, touch: () => void): Promise<void> {
+  const res = await http.fetch(meta.url, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, signal });
   if (res.status === 416 && meta.size === have) {
     // Already complete: fall through to verification.
   } else if (!res.ok) {
@@ -230,7 +283,7 @@ async function downloadBlob(http: HubHttp, meta: FileMeta, blob: string): Promis
   if (res.status !== 416) {
     const fh = await open(partial, append ? "a" : "w");
     try {
-      if (res.body) for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) await fh.write(chunk);
+      if (res.body) for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) { touch(); await fh.write(chunk); }
       await fh.sync();
     } catch (e) {
       // Keep what arrived: the next attempt resumes from it.
@@ -239,13 +292,6 @@ async function downloadBlob(http: HubHttp, meta: FileMeta, blob: string): Promis
       await fh.close();
     }
   }
-  try {
-    await verifyBlob(partial, meta);
-  } catch (e) {
-    await rm(partial, { force: true });
-    throw e;
-  }
-  await rename(partial, blob);
 }
 
 /** snapshots/{commit}/{file} → ../../blobs/{etag} (a relative symlink, made atomically). */

@@ -1,5 +1,11 @@
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { repoRoot } from "../src/util/paths.js";
 import { runCli } from "./helpers/cli.js";
+
+const script = ["/usr/bin/script", "/bin/script"].find((p) => existsSync(p));
 
 describe("lenpred CLI", () => {
   it("prints help listing its subcommands", () => {
@@ -23,5 +29,13 @@ describe("lenpred CLI", () => {
     expect(runCli(["predict", "--quantile", "2", "x"]).code).toBe(2); // lenpred's own check
     expect(runCli(["predict", "--help"]).code).toBe(0);
     expect(runCli(["--version"]).code).toBe(0);
+  });
+
+  it.skipIf(!script)("bare `lenpred predict` on a terminal says what to give (util-linux script provides the tty)", () => {
+    const cmd = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(join(repoRoot, "src", "cli.ts"))} predict`;
+    const r = spawnSync(script!, ["-qec", cmd, "/dev/null"], { cwd: repoRoot, encoding: "utf8", timeout: 60_000 });
+    expect(r.status).toBe(2);
+    expect(r.stdout).toMatch(/no prompt: give a prompt argument, pipe it on stdin \(or `-`\), or --file/);
+    expect(r.stdout).not.toMatch(/not both/);
   });
 });

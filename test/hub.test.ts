@@ -230,6 +230,12 @@ describe("hub ids in lenpred", () => {
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout)).toMatchObject({ bucket: want.bucket, upperBound: want.upperBound });
     }
+    // A mistyped local path under an existing directory stays a path error; an unknown id says what was tried.
+    const typo = await runCli(["predict", "--model", "models/alpaca-s3x", "x"], { env }); // cwd: the repository, which has models/
+    expect(typo.stderr).toMatch(/not a lenpred model directory/);
+    const unknown = await runCli(["predict", "--model", "acme/none", "x"], { env });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/'acme\/none' is no model directory or bundled model \(alpaca-s3, vicuna-7b\), and as a Hugging Face hub id: .*HTTP 404 \(no such repository\)/);
     const offline = await runCli(["predict", "--model", "acme/lenpred-tiny", "write a poem"], { env: { ...env, HF_ENDPOINT: "http://127.0.0.1:1", HF_HUB_OFFLINE: "1" } });
     expect(offline.code, offline.stderr).toBe(0);
   });

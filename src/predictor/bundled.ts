@@ -4,6 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { LenpredError } from "../util/errors.js";
 import { repoRoot } from "../util/paths.js";
 
 /** Directory holding the bundled models (inside the installed package). */
@@ -34,7 +35,8 @@ export function resolveBundledModel(spec: string): string {
 /** `hf:org/name[@rev]`, or `org/name[@rev]` that is neither a path nor a bundled model: a hub model repository. */
 export function isHubModelSpec(spec: string): boolean {
   if (spec.startsWith("hf:")) return true;
-  if (existsSync(spec)) return false;
+  // `models/my-model` with a local `models/`: a mistyped path, not a hub id (the loader then names the path).
+  if (existsSync(spec) || existsSync(spec.split("/")[0]!)) return false;
   return /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*(@[\w./-]+)?$/.test(spec) && resolveBundledModel(spec) === spec;
 }
 
@@ -45,5 +47,10 @@ export function isHubModelSpec(spec: string): boolean {
 export async function resolveModelDir(spec: string, hub: import("../hub/client.js").HubOptions = {}): Promise<string> {
   if (!isHubModelSpec(spec)) return resolveBundledModel(spec);
   const { hubSnapshot } = await import("../hub/client.js");
-  return (await hubSnapshot(spec, undefined, hub)).dir;
+  try {
+    return (await hubSnapshot(spec, undefined, hub)).dir;
+  } catch (e) {
+    if (!(e instanceof LenpredError) || spec.startsWith("hf:")) throw e;
+    throw new LenpredError(`'${spec}' is no model directory or bundled model (${Object.keys(bundledModels).join(", ")}), and as a Hugging Face hub id: ${e.message}`);
+  }
 }

@@ -18,7 +18,10 @@ export async function buildProgram(): Promise<Command> {
   const program = new Command("lenpred")
     .description("Predict an LLM's output length from the prompt (S³-style), evaluate it, serve it, simulate what it buys.")
     .version(pkg.version)
-    .showHelpAfterError()
+    // Commander's usage errors look like lenpred's own: "lenpred: error: …" on stderr, a pointer to --help rather
+    // than the whole help text, and (in main) exit code 2. Subcommands inherit these settings.
+    .configureOutput({ outputError: (str, write) => write(`lenpred: ${str}`) })
+    .showHelpAfterError("(add --help for usage)")
     .exitOverride();
   const dir = join(here, "commands");
   const ext = here.endsWith("src") ? ".ts" : ".js";

@@ -33,7 +33,7 @@ export function register(program: Command): void {
         "({messages: [...]}); micro-batches concurrent requests; /healthz, /readyz, /metrics (Prometheus), /openapi.json. " +
         "SIGTERM/SIGINT drain in-flight requests, then exit 0.",
     )
-    .option("--model <dir>", "model directory (with lenpred.json) to serve, any kind LengthPredictor.load opens: distilbert (classification, regression or quantile head), ngram, linear, median, majority")
+    .option("--model <dir|name>", "model directory (with lenpred.json) to serve, any kind LengthPredictor.load opens: distilbert (classification, regression or quantile head), ngram, linear, median, majority; or a bundled model name (alpaca-s3, vicuna-7b) or Hugging Face hub repository (org/name[@rev], hf:org/name); default: alpaca-s3")
     .option("--synthetic", "serve a fake predictor instead of a model (deterministic in prompt length; for load-testing the server only)")
     .option("--synthetic-batch-ms <ms>", "synthetic predictor: fixed cost per batch", numberOption("--synthetic-batch-ms", { min: 0 }), 2)
     .option("--synthetic-prompt-ms <ms>", "synthetic predictor: extra cost per prompt", numberOption("--synthetic-prompt-ms", { min: 0 }), 0.1)
@@ -49,16 +49,17 @@ export function register(program: Command): void {
     .option("--shutdown-timeout <s>", "on SIGTERM, give in-flight requests this long before exiting 1", numberOption("--shutdown-timeout", { min: 0 }), 30)
     .option("--no-warmup", "report ready without running one warm-up prediction first")
     .addOption(new Option("--log-level <level>", "server log level (JSON lines on stdout)").choices(["fatal", "error", "warn", "info", "debug"]).default("warn"))
-    .addHelpText("after", "\nExamples:\n  lenpred serve --model models/distilbert --port 8080\n  curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{\"prompt\": \"Write a haiku\", \"quantile\": 0.9}'\n\n\"quantile\" (0 < q < 1) reserves for the q-quantile of the predicted length; models without a length distribution answer 400.")
+    .addHelpText("after", "\nExamples:\n  lenpred serve --port 8080                     # the bundled alpaca-s3\n  lenpred serve --model vicuna-7b --port 8080\n  curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{\"prompt\": \"Write a haiku\", \"quantile\": 0.9}'\n\n\"quantile\" (0 < q < 1) reserves for the q-quantile of the predicted length; models without a length distribution answer 400.")
     .action(async (o: ServeCliOptions) => {
-      if (!o.model === !o.synthetic) throw new LenpredError("give exactly one of --model <dir> or --synthetic");
+      if (o.model && o.synthetic) throw new LenpredError("give at most one of --model <dir> or --synthetic");
       const { buildServer } = await import("../serve/server.js");
       let predictor;
-      if (o.model) {
+      if (!o.synthetic) {
         const { LengthPredictor } = await import("../predictor/length-predictor.js");
+        const { DEFAULT_MODEL } = await import("../predictor/bundled.js");
         // One ONNX run per micro-batch: the DistilBERT kind splits predictBatch calls into batchSize chunks.
         // The predictor enforces the same prompt limit as the request schema (one limit, not two).
-        predictor = LengthPredictor.load(o.model, { batchSize: o.maxBatch, maxPromptChars: o.maxPromptChars });
+        predictor = LengthPredictor.load(o.model ?? DEFAULT_MODEL, { batchSize: o.maxBatch, maxPromptChars: o.maxPromptChars });
       } else {
         const { SyntheticPredictor } = await import("../serve/synthetic.js");
         predictor = new SyntheticPredictor({ batchMs: o.syntheticBatchMs, promptMs: o.syntheticPromptMs });

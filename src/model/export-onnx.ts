@@ -1,6 +1,7 @@
 /**
  * The inference export: `model.onnx` for plain onnxruntime-node (or any ONNX runtime), standard opset-20 ops
- * only (unless `form: "contrib"` or `quantize`), graph from inference-graph.ts. Inputs `input_ids` and
+ * only (unless `form: "contrib"` or `quantize`), graph from inference-graph.ts; `opset: 17` lowers it for older
+ * runtimes and checkers (Gelu decomposed, onnx-opset.ts). producer_name "lenpred", producer_version its version. Inputs `input_ids` and
  * `attention_mask` are int64 [batch, sequence] with both axes dynamic; the output is `logits`
  * [batch, num_labels]. The weights are initializers under their HF names, as float32, or as float16 followed
  * by a Cast (half the file; ORT folds the casts when the session is created, so inference runs in float32 on
@@ -15,6 +16,8 @@ import { buildForward } from "./graph.js";
 import { buildInferenceForward, type InferenceGraphOptions } from "./inference-graph.js";
 import { f32ToF16Bits } from "./half.js";
 import { externalizeInitializers, type ExternalRef } from "./onnx-external.js";
+import { EXPORT_OPSETS, lowerGraph, type ExportOpset } from "./onnx-opset.js";
+import { LENPRED_VERSION } from "../util/version.js";
 import type { SafetensorsHeader } from "./safetensors.js";
 import { validateParams } from "./params.js";
 import type { NamedTensors } from "./tensors.js";
@@ -42,6 +45,11 @@ export interface ExportOptions {
    * faster here). "engine": graph.ts's forward, the training graph without dropout (the export before 2026-11-25).
    */
   form?: "inference" | "contrib" | "engine";
+  /**
+   * Target ONNX opset (default 20, IR 9). 17 (IR 8) decomposes Gelu into Erf arithmetic, for onnxruntime < 1.16,
+   * ONNX 1.12 checkers (Debian's python3-onnx) and converters that stop at 17; same logits within float rounding.
+   */
+  opset?: ExportOpset;
   /** Benchmarking only: ablations of the inference form (inference-graph.ts). */
   inference?: Omit<InferenceGraphOptions, "contrib">;
 }
@@ -105,7 +113,9 @@ export function buildInferenceOnnx(config: DistilBertConfig, params: NamedTensor
     ? buildForward(g, config, param, ids, mask, { training: false, linear })
     : buildInferenceForward(g, config, param, ids, mask, { ...opts.inference, contrib: form === "contrib" });
   g.output("logits", logits);
-  const bytes = g.toOnnx({ producer: "lenpred" });
+  const opset = opts.opset ?? 20;
+  if (!EXPORT_OPSETS.includes(opset)) throw new LenpredError(`ONNX opset ${String(opset)} is not supported (${EXPORT_OPSETS.join(" or ")})`, { field: "opset" });
+  const bytes = lowerGraph(g, opset).toOnnx({ producer: "lenpred", producerVersion: LENPRED_VERSION, opset });
   if (!opts.external) return bytes;
   const want = opts.weights === "float16" ? "F16" : "F32";
   const refs = new Map<string, ExternalRef>();

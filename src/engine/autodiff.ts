@@ -229,23 +229,36 @@ function minMax(n: Node, gy: Tensor, isMax: boolean): Grads {
   return [sumTo(op.where(pickA, gy, 0), a!), sumTo(op.where(pickA, 0, gy), b!)];
 }
 
-/** Embedding-style gradient: scatter-add dY rows into zeros shaped like the table. */
+/**
+ * Embedding-style gradient: scatter-add dY rows into zeros shaped like the table. As ScatterElements on
+ * [rows, rest] (indices broadcast along the row), not ScatterND: onnxruntime's ScatterND add splits the rows
+ * across threads and races on repeated ids (lost updates, different weights every run with 2 threads).
+ */
 function gatherGrad(n: Node, gy: Tensor): Tensor {
   const [data, idx] = n.inputs as Tensor[];
   const axis = intAttr(n, "axis", 0);
-  const indices = op.unsqueeze(idx!.dtype === "int64" ? idx! : op.cast(idx!, "int64"), [-1]);
-  if (axis === 0) return op.scatterNDAdd(op.zerosLike(data!), indices, gy);
-  // Move the gathered axis to the front, scatter there, move it back.
   const r = data!.rank;
   const q = idx!.rank;
+  // Move the gathered axis to the front (a no-op for axis 0), scatter there, move it back.
   const front = [axis, ...Array.from({ length: r }, (_, i) => i).filter((i) => i !== axis)];
-  const dataT = op.transpose(data!, front);
+  const dataT = axis === 0 ? data! : op.transpose(data!, front);
   const gyPerm = [
     ...Array.from({ length: q }, (_, i) => axis + i),
     ...Array.from({ length: axis }, (_, i) => i),
     ...Array.from({ length: gy.rank - axis - q }, (_, i) => axis + q + i),
   ];
-  const scattered = op.scatterNDAdd(op.zerosLike(dataT), indices, op.transpose(gy, gyPerm));
+  const gyT = axis === 0 ? gy : op.transpose(gy, gyPerm);
+  // [rows, rest] table, [n, rest] updates, [n, rest] indices (each id repeated along its row).
+  const g = data!.graph;
+  const prod = (ds: readonly (number | string)[]) => ds.every((d) => typeof d === "number") ? (ds as number[]).reduce((a, b) => a * b, 1) : undefined;
+  const rest = prod(dataT.shape.slice(1)) ?? "rest";
+  const flatten = (x: Tensor, at: number, shape: (number | string)[]) => g.node("Flatten", [x], [{ dtype: x.dtype, shape }], { axis: attr.i(at) })[0]!;
+  const ids = op.reshape(idx!.dtype === "int64" ? idx! : op.cast(idx!, "int64"), [-1, 1]);
+  const upd = flatten(gyT, q, [ids.shape[0]!, rest]);
+  const table = flatten(op.zerosLike(dataT), 1, [dataT.shape[0]!, rest]);
+  const summed = op.scatterElementsAdd(table, op.expand(ids, op.shapeOf(upd), upd.shape), upd, 0);
+  const scattered = op.reshapeLike(summed, op.shapeOf(dataT), dataT.shape);
+  if (axis === 0) return scattered;
   const inv = new Array<number>(r);
   front.forEach((v, i) => (inv[v] = i));
   return op.transpose(scattered, inv);

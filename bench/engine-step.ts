@@ -9,7 +9,8 @@
  *
  * Usage: npx tsx bench/engine-step.ts [--layers 6] [--variants split:gemm,split:matmul,fused:gemm] [--runs 5]
  *        [--no-peer] [--threads 2] [--profile]
- * Variants are "<layout>:<linear>": layout split|fused (Trainer mode), linear gemm|matmul (op.linear `via`).
+ * Variants are "<layout>:<linear>[:scatternd]": layout split|fused (Trainer mode), linear gemm|matmul (op.linear
+ * `via`); ":scatternd" = the embedding gradient as ScatterND add (before 2026-11-30; races with 2 threads).
  * Timings on a shared 2-core box are noisy: compare the ratios of one run, not numbers across runs.
  */
 import { spawnSync } from "node:child_process";
@@ -30,7 +31,7 @@ const arg = (name: string, dflt: string): string => {
 const LAYERS = Number(arg("layers", "6"));
 const RUNS = Number(arg("runs", "5"));
 const THREADS = Number(arg("threads", "2"));
-const VARIANTS = arg("variants", "split:gemm,split:matmul").split(",").filter((v) => /^(split|fused):(gemm|matmul)$/.test(v));
+const VARIANTS = arg("variants", "split:gemm,split:matmul").split(",").filter((v) => /^(split|fused):(gemm|matmul)(:scatternd)?$/.test(v));
 const [V, D, H, F, P, C] = [30522, 768, 12, 3072, 512, 8];
 
 function paramShapes(): Record<string, number[]> {
@@ -104,12 +105,12 @@ const weights = initParams();
   // Training step variants (layout:linear), interleaved step by step so they see the same machine load.
   const trainers: Record<string, Trainer> = {};
   for (const v of VARIANTS) {
-    const [mode, via] = v.split(":") as ["split" | "fused", "gemm" | "matmul"];
+    const [mode, via, embGrad] = v.split(":") as ["split" | "fused", "gemm" | "matmul", "scatternd" | undefined];
     const { g, logits, params } = build(true, weights, false, via);
     const labels = g.input("labels", "int64", ["batch"]);
     const loss = op.softmaxCrossEntropy(logits, labels);
-    const profile = argv.includes("--profile") ? `/tmp/lenpred-engine-${mode}-${via}` : undefined;
-    trainers[v] = await Trainer.create({ graph: g, loss, params, initial: weights, mode, adamw: { weightDecay: 0.01 }, session: { threads: THREADS, profilePrefix: profile } });
+    const profile = argv.includes("--profile") ? `/tmp/lenpred-engine-${v.replaceAll(":", "-")}` : undefined;
+    trainers[v] = await Trainer.create({ graph: g, loss, params, initial: weights, mode, adamw: { weightDecay: 0.01 }, session: { threads: THREADS, profilePrefix: profile }, grad: embGrad ? { embeddingGrad: "scatterND" } : {} });
   }
   const feeds = batch(32, 40);
   // cpu = user + system seconds of this process (all ORT threads): less sensitive to other processes' load.
@@ -138,7 +139,7 @@ const weights = initParams();
   for (const [v, tr] of Object.entries(trainers)) {
     if (argv.includes("--profile")) {
       tr.session.endProfiling();
-      printOrtProfile(`lenpred-engine-${v.replace(":", "-")}_`, v, 20);
+      printOrtProfile(`lenpred-engine-${v.replaceAll(":", "-")}_`, v, 20);
     }
     await tr.dispose();
   }

@@ -10,7 +10,7 @@ import { fmt, sameDim } from "./shape.js";
 
 type Grads = readonly (Tensor | undefined)[];
 /** A VJP rule: given the node and the gradients of its outputs, the gradients of its inputs. */
-type Rule = (n: Node, gy: Grads) => Grads;
+type Rule = (n: Node, gy: Grads, opts: GradOptions) => Grads;
 
 const SQRT_HALF = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
@@ -213,7 +213,7 @@ export const VJP: Record<string, Rule> = {
     // Two passes (scale, select) rather than Cast + Mul + Mul.
     return [op.where(mask, op.mul(gy!, scale), 0), undefined, undefined];
   },
-  Gather: (n, [gy]) => [gatherGrad(n, gy!), undefined],
+  Gather: (n, [gy], o) => [o.embeddingGrad === "scatterND" && intAttr(n, "axis", 0) === 0 ? gatherGradScatterND(n, gy!) : gatherGrad(n, gy!), undefined],
   Slice: (n, [gy]) => [sliceGrad(n, gy!), undefined, undefined, undefined, undefined],
   Concat: (n, [gy]) => concatGrad(n, gy!),
   SoftmaxCrossEntropyLoss: (n, gys) => {
@@ -262,6 +262,12 @@ function gatherGrad(n: Node, gy: Tensor): Tensor {
   const inv = new Array<number>(r);
   front.forEach((v, i) => (inv[v] = i));
   return op.transpose(scattered, inv);
+}
+
+/** The ScatterND form of `gatherGrad` on axis 0 (before 2026-11-30): races with > 1 thread; benchmarks only. */
+function gatherGradScatterND(n: Node, gy: Tensor): Tensor {
+  const [data, idx] = n.inputs as Tensor[];
+  return op.scatterNDAdd(op.zerosLike(data!), op.unsqueeze(idx!.dtype === "int64" ? idx! : op.cast(idx!, "int64"), [-1]), gy);
 }
 
 /** Pad dY back to the input's size with zeros; pads computed from the runtime shape (dims may be dynamic). */
@@ -340,6 +346,11 @@ function crossEntropyGrad(n: Node, gy: Tensor): Tensor {
 export interface GradOptions {
   /** Gradient of the output to start from (default: ones shaped like `loss`). */
   seed?: Tensor;
+  /**
+   * Gather (embedding) gradient: "scatterElements" (default, deterministic) or "scatterND" (the form before
+   * 2026-11-30; onnxruntime's ScatterND add races on repeated ids with > 1 intra-op thread: benchmarking only).
+   */
+  embeddingGrad?: "scatterElements" | "scatterND";
 }
 
 /**
@@ -384,7 +395,7 @@ export function grad(loss: Tensor, params: readonly Tensor[], opts: GradOptions 
     if (gy.every((x) => x === undefined)) continue;
     const rule = VJP[n.op];
     if (!rule) throw new LenpredError(`grad: no VJP rule for op ${n.op} (node ${n.op}_${n.id})`);
-    const gx = rule(n, gy);
+    const gx = rule(n, gy, opts);
     n.inputs.forEach((x, i) => {
       const d = gx[i];
       if (x && d && live.has(x.name) && op.isFloat(x.dtype)) accumulate(x, d);

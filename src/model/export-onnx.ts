@@ -36,6 +36,16 @@ export interface ExportOptions {
    */
   quantize?: "int8";
   /**
+   * int8 weight encoding (default "u8"). onnxruntime quantizes activations to uint8 [0, 255]; with int8
+   * weights its x64 kernels without VNNI (AVX2, AVX-512 without VNNI) sum adjacent u8·s8 products into
+   * int16 with saturation (vpmaddubsw), so 8-bit weights can overflow there (logits off by ~0.2 on Zen 3,
+   * fine on VNNI). "u8": 8-bit weights stored as uint8 with zero point 128, which every CPU computes
+   * exactly (u8u8 kernels widen to int16 first). "s7": int8 weights in [-64, 64] (7 bits: 255·64·2 ≤ 32767,
+   * no saturation), twice the weight rounding error. "s8": full-range int8, exact only with VNNI
+   * (benchmarking only). Measured in docs/model.md.
+   */
+  int8Weights?: Int8Weights;
+  /**
    * Graph form for float32/float16 (int8 always uses "engine"). "inference" (default): standard ops, the
    * last layer without key/value projections (inference-graph.ts; ~3% fewer FLOPs, same logits).
    * "contrib": the same with onnxruntime's com.microsoft Attention/BiasGelu (needs onnxruntime; measured no
@@ -49,18 +59,30 @@ export interface ExportOptions {
 /** An encoder Linear (attention projections and FFN), the ones int8 export quantizes. */
 const QUANTIZABLE = /^distilbert\.transformer\.layer\.\d+\.(attention\.(q|k|v|out)_lin|ffn\.lin[12])$/;
 
-/** Symmetric per-output-channel int8 quantization of a PyTorch [out, in] weight, returned as [in, out]. */
-export function quantizeWeightInt8(w: Float32Array, out: number, inp: number): { q: Int8Array; scale: Float32Array } {
+export type Int8Weights = "u8" | "s7" | "s8";
+
+/**
+ * Symmetric per-output-channel quantization of a PyTorch [out, in] weight to integers in [-qmax, qmax]
+ * (127: 8 bits; 64: 7 bits), returned as [in, out].
+ */
+export function quantizeWeightInt8(w: Float32Array, out: number, inp: number, qmax = 127): { q: Int8Array; scale: Float32Array } {
   const q = new Int8Array(out * inp);
   const scale = new Float32Array(out);
   for (let o = 0; o < out; o++) {
     let m = 0;
     for (let i = 0; i < inp; i++) m = Math.max(m, Math.abs(w[o * inp + i]!));
-    const s = m > 0 ? m / 127 : 1;
+    const s = m > 0 ? m / qmax : 1;
     scale[o] = s;
-    for (let i = 0; i < inp; i++) q[i * out + o] = Math.max(-127, Math.min(127, Math.round(w[o * inp + i]! / s)));
+    for (let i = 0; i < inp; i++) q[i * out + o] = Math.max(-qmax, Math.min(qmax, Math.round(w[o * inp + i]! / s)));
   }
   return { q, scale };
+}
+
+/** The uint8 form of symmetric int8 weights: q + 128 with zero point 128 (the same real values). */
+export function int8ToU8(q: Int8Array): Uint8Array {
+  const u = new Uint8Array(q.length);
+  for (let i = 0; i < q.length; i++) u[i] = q[i]! + 128;
+  return u;
 }
 
 export const ONNX_INPUTS = ["input_ids", "attention_mask"] as const;
@@ -94,11 +116,15 @@ export function buildInferenceOnnx(config: DistilBertConfig, params: NamedTensor
     if (!QUANTIZABLE.test(name)) return undefined;
     const w = params.get(`${name}.weight`)!;
     const [out, inp] = w.shape as [number, number];
-    const { q, scale } = quantizeWeightInt8(w.data, out, inp);
-    const qw = g.initializer(`${name}.weight_int8`, { dtype: "int8", shape: [inp, out], data: q });
+    const enc = opts.int8Weights ?? "s7";
+    const { q, scale } = quantizeWeightInt8(w.data, out, inp, enc === "s7" ? 64 : 127);
     const sc = g.initializer(`${name}.weight_scale`, { dtype: "float32", shape: [out], data: scale });
     const shape = [...x.shape.slice(0, -1), out];
-    return g.node("DynamicQuantizeMatMul", [x, qw, sc, undefined, param(`${name}.bias`)], [{ dtype: "float32", shape }], {}, "com.microsoft")[0]!;
+    const [qw, zp] = enc === "u8"
+      ? [g.initializer(`${name}.weight_uint8`, { dtype: "uint8", shape: [inp, out], data: int8ToU8(q) }),
+        g.initializer(`${name}.weight_zero_point`, { dtype: "uint8", shape: [out], data: new Uint8Array(out).fill(128) })]
+      : [g.initializer(`${name}.weight_int8`, { dtype: "int8", shape: [inp, out], data: q }), undefined];
+    return g.node("DynamicQuantizeMatMul", [x, qw, sc, zp, param(`${name}.bias`)], [{ dtype: "float32", shape }], {}, "com.microsoft")[0]!;
   };
   const form = linear ? "engine" : opts.form ?? "inference";
   const { logits } = form === "engine"

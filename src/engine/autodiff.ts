@@ -253,7 +253,8 @@ function gatherGrad(n: Node, gy: Tensor): Tensor {
   const prod = (ds: readonly (number | string)[]) => ds.every((d) => typeof d === "number") ? (ds as number[]).reduce((a, b) => a * b, 1) : undefined;
   const rest = prod(dataT.shape.slice(1)) ?? "rest";
   const flatten = (x: Tensor, at: number, shape: (number | string)[]) => g.node("Flatten", [x], [{ dtype: x.dtype, shape }], { axis: attr.i(at) })[0]!;
-  const ids = op.reshape(idx!.dtype === "int64" ? idx! : op.cast(idx!, "int64"), [-1, 1]);
+  // int32 indices: the [n, rest] index tensor is half the size of int64 (50 MB → 25 MB at 16×512 tokens, dim 768).
+  const ids = op.reshape(idx!.dtype === "int32" ? idx! : op.cast(idx!, "int32"), [-1, 1]);
   const upd = flatten(gyT, q, [ids.shape[0]!, rest]);
   const table = flatten(op.zerosLike(dataT), 1, [dataT.shape[0]!, rest]);
   const summed = op.scatterElementsAdd(table, op.expand(ids, op.shapeOf(upd), upd.shape), upd, 0);

@@ -30,19 +30,19 @@ export interface ExportOptions {
   external?: { location: string; header: SafetensorsHeader };
   /**
    * "int8": the encoder's Linear layers become onnxruntime's `com.microsoft.DynamicQuantizeMatMul` with int8
-   * weights (symmetric, one scale per output channel) and activations quantized per run: 2–3× faster
+   * weights (symmetric, one scale per output channel, see `int8Weights`) and activations quantized per run: 2–3× faster
    * matmuls on CPUs with VNNI, a quarter of the weight bytes, logits within ~1e-2 instead of 1e-4.
    * Embeddings, LayerNorms and the classification head stay in `weights` precision. Not with `external`.
    */
   quantize?: "int8";
   /**
-   * int8 weight encoding (default "u8"). onnxruntime quantizes activations to uint8 [0, 255]; with int8
-   * weights its x64 kernels without VNNI (AVX2, AVX-512 without VNNI) sum adjacent u8·s8 products into
-   * int16 with saturation (vpmaddubsw), so 8-bit weights can overflow there (logits off by ~0.2 on Zen 3,
-   * fine on VNNI). "u8": 8-bit weights stored as uint8 with zero point 128, which every CPU computes
-   * exactly (u8u8 kernels widen to int16 first). "s7": int8 weights in [-64, 64] (7 bits: 255·64·2 ≤ 32767,
-   * no saturation), twice the weight rounding error. "s8": full-range int8, exact only with VNNI
-   * (benchmarking only). Measured in docs/model.md.
+   * int8 weight encoding. onnxruntime quantizes activations to uint8 [0, 255]; on x64 CPUs without VNNI
+   * (AVX2, AVX-512 without VNNI) its u8·s8 kernels add the products of two adjacent inputs into an int16
+   * with saturation (vpmaddubsw), so full-range int8 weights overflow there (logits off by 0.23 on Zen 3).
+   * "s7" (default): int8 weights in [-64, 64], 255·64·2 ≤ 32767, exact on every CPU and as fast as "s8";
+   * twice the weight rounding step. "u8": the 8-bit weights as uint8 with zero point 128, exact everywhere
+   * (u8·u8 kernels widen first) but without VNNI, ~1.75× slower here. "s8": [-127, 127], the export before
+   * 2026-11-30, correct only with VNNI (benchmarks). Measured in docs/model.md.
    */
   int8Weights?: Int8Weights;
   /**

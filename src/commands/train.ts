@@ -41,7 +41,8 @@ Every epoch prints train loss, validation loss, bucket accuracy, MAE (tokens) an
 epoch (by --monitor) is what --out holds. Ctrl-C stops after the current step and leaves a resumable
 checkpoint (exit 130); \`lenpred train --resume --out DIR\` continues it exactly: same batch order, schedule
 step, AdamW state and dropout masks (hashed from --seed and the step), so the final weights are
-bit-identical to an uninterrupted run's.
+bit-identical to an uninterrupted run's (as are two runs with the same options), for any --threads value kept
+the same on the same CPU kind; resuming with another --threads continues correctly but rounds differently.
 Saves are atomic directory swaps, so even kill -9 leaves either the previous or the new state.
 
 Examples:

@@ -218,10 +218,16 @@ export async function openAtomicWriteStream(path: string): Promise<AtomicWriteSt
   let failed: Error | undefined;
   stream.on("error", (e) => { failed ??= e; });
   let done = false;
+  // The stream holds a reference on the FileHandle: fh.close() waits until the stream has closed.
+  const closeStream = () => new Promise<void>((res) => {
+    if (stream.closed) return res();
+    stream.once("close", () => res());
+    stream.destroy();
+  });
   const cleanup = async () => {
     if (done) return;
     done = true;
-    if (!stream.destroyed) stream.destroy();
+    await closeStream();
     await fh.close().catch(() => {});
     await rm(tmp, { force: true });
     release();
@@ -259,6 +265,7 @@ export async function openAtomicWriteStream(path: string): Promise<AtomicWriteSt
         await finished;
         if (failed) throw failed;
         await fh.sync();
+        await closeStream();
         done = true;
         await fh.close();
         await rename(tmp, path);

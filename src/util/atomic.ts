@@ -143,13 +143,30 @@ export async function sweepStaleTemps(path: string): Promise<string[]> {
 
 // ---- files ------------------------------------------------------------------------------------------------
 
-async function mkdirParent(path: string): Promise<void> {
-  const parent = dirname(path);
+/**
+ * `mkdir -p` that reports the real cause: Node's recursive mkdir says ENOENT when a level cannot be created
+ * (EROFS, EACCES on a parent), so on failure the levels are created one by one to surface the actual error.
+ */
+export async function mkdirp(dir: string): Promise<void> {
   try {
-    await mkdir(parent, { recursive: true });
+    await mkdir(dir, { recursive: true });
+    return;
   } catch (e) {
-    throw fsError(e, parent, "create the directory");
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(e, dir, "create the directory");
   }
+  const levels: string[] = [];
+  for (let d = dir; dirname(d) !== d; d = dirname(d)) levels.unshift(d);
+  for (const d of levels) {
+    try {
+      await mkdir(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw fsError(e, d, "create the directory");
+    }
+  }
+}
+
+async function mkdirParent(path: string): Promise<void> {
+  await mkdirp(dirname(path));
 }
 
 /** fsync a directory so a rename in it survives a power cut; file systems that refuse are ignored. */
@@ -307,11 +324,7 @@ export async function replaceDirAtomic(dir: string, fill: (tmpDir: string) => Pr
     throw new LenpredError("is a mount point, which cannot be replaced atomically; write to a directory inside it instead", { file: dir });
   }
   const tmp = tempName(dir);
-  try {
-    await mkdir(parent, { recursive: true });
-  } catch (e) {
-    throw fsError(e, parent, "create the directory");
-  }
+  await mkdirp(parent);
   try {
     await mkdir(tmp);
   } catch (e) {

@@ -40,7 +40,16 @@ export function fsError(e: unknown, path: string, action: string): Error {
   const code = (e as NodeJS.ErrnoException).code;
   if (!code) return e as Error;
   const reason = REASONS[code] ?? (e as Error).message;
-  return Object.assign(new LenpredError(`cannot ${action}: ${reason} (${code})`, { file: path }), { code });
+  return Object.assign(new LenpredError(`cannot ${action}: ${reason} (${code})`, { file: path }), { code, action, reason });
+}
+
+/** An fsError raised inside a directory swap names the final path, not the temporary that is gone by now. */
+function renameInError(e: unknown, tmp: string, dir: string): unknown {
+  const err = e as LenpredError & { code?: string; action?: string; reason?: string };
+  const file = err instanceof LenpredError ? err.place.file : undefined;
+  if (!err.action || !file?.startsWith(tmp)) return e;
+  const path = dir + file.slice(tmp.length);
+  return Object.assign(new LenpredError(`cannot ${err.action}: ${err.reason} (${err.code})`, { file: path }), { code: err.code, action: err.action, reason: err.reason });
 }
 
 // ---- one signal/exit cleanup registry for every temporary ---------------------------------------------------
@@ -336,7 +345,7 @@ export async function replaceDirAtomic(dir: string, fill: (tmpDir: string) => Pr
       await fill(tmp);
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
-      throw err;
+      throw renameInError(err, tmp, dir);
     }
     await syncDir(tmp);
     const old = tempName(dir) + ".old";

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { sweepStaleTemps, writeFileAtomic } from "../../src/util/atomic.js";
+import { openAtomicWriteStream, replaceDirAtomic, sweepStaleTemps, trackedTemps, writeFileAtomic } from "../../src/util/atomic.js";
 import { repoRoot } from "../../src/util/paths.js";
 import { runCli } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -98,5 +98,24 @@ describe("temporaries never outlive their process", () => {
     const r = runCli(["prepare", "-i", join(dir, "small.json"), "-o", out, "-q", "--val-fraction", "0.5"]);
     expect(r.code, r.stderr).toBe(0);
     expect(readdirSync(work).sort()).toEqual(["f.json", "out", `out.tmp-${process.pid}-99`]);
+  });
+
+  it("the registry lets go: after commit, abort and failure nothing is tracked and no signal handler is left installed", async () => {
+    const work = join(dir, "registry");
+    const listeners = () => ["SIGINT", "SIGTERM", "exit"].map((s) => process.listenerCount(s));
+    const base = listeners();
+    await writeFileAtomic(join(work, "a.json"), "x");
+    const w = await openAtomicWriteStream(join(work, "b.jsonl"));
+    await w.write("x\n");
+    expect(trackedTemps()).toHaveLength(1);
+    expect(listeners()).toEqual(base.map((n) => n + 1));
+    await w.commit();
+    const v = await openAtomicWriteStream(join(work, "c.jsonl"));
+    await v.abort();
+    await expect(replaceDirAtomic(join(work, "d"), async () => { throw new Error("boom"); })).rejects.toThrow("boom");
+    await expect(replaceDirAtomic(join(work, "a.json"), async () => {})).rejects.toThrow(/a\.json: exists and is not a directory/);
+    expect(trackedTemps()).toEqual([]);
+    expect(listeners()).toEqual(base);
+    expect(readdirSync(work).sort()).toEqual(["a.json", "b.jsonl"]);
   });
 });

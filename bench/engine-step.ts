@@ -1,19 +1,20 @@
 /**
  * Engine benchmark: a DistilBERT-base-shaped classifier (the same model as
- * /work/shared/bench/peer_torch_distilbert.py) built with the engine, timed as
+ * ../shared/bench/peer_torch_distilbert.py, found through sharedDir()) built with the engine, timed as
  *   - a training step (forward + cross-entropy + backward + AdamW) at 32×40 for each variant,
  *   - forward throughput at 32×40 and a single 40-token prompt (weights as initializers, dropout off), for
  *     both linear layouts,
  * variants interleaved run by run so that they share the machine's load;
- * and, unless --no-peer, the PyTorch peer run right after in the same process tree, printed as ratios.
+ * and, unless --no-peer, the PyTorch peer run right after in the same process tree, printed as ratios
+ * (python: $LENPRED_PEER_PYTHON, default python3; skipped with one line when it runs on the reference BLAS).
  *
  * Usage: npx tsx bench/engine-step.ts [--layers 6] [--variants split:gemm,split:matmul,fused:gemm] [--runs 5]
  *        [--no-peer] [--threads 2] [--profile]
  * Variants are "<layout>:<linear>": layout split|fused (Trainer mode), linear gemm|matmul (op.linear `via`).
  * Timings on a shared 2-core box are noisy: compare the ratios of one run, not numbers across runs.
  */
-import { spawnSync } from "node:child_process";
 import { printOrtProfile } from "./ort-profile.js";
+import { runPeer } from "./peer.js";
 import { Graph, type Tensor } from "../src/engine/graph.js";
 import * as op from "../src/engine/ops.js";
 import { Trainer } from "../src/engine/optim.js";
@@ -177,17 +178,15 @@ const weights = initParams();
   for (const s of Object.values(sessions)) await s.dispose();
 }
 if (!argv.includes("--no-peer")) {
-  const peer = spawnSync("/usr/bin/python3", ["/work/shared/bench/peer_torch_distilbert.py", "--json", "--threads", String(THREADS)], { encoding: "utf8" });
-  const line = peer.stdout.trim().split("\n").pop() ?? "";
-  try {
-    const p = JSON.parse(line) as Record<string, number>;
-    out.peer_train_step_s_32x40 = p.train_step_s_32x40!;
-    out.peer_forward_seq_per_s_40 = p.forward_seq_per_s_40!;
-    out.peer_single_prompt_ms = p.single_prompt_ms!;
-    for (const v of VARIANTS) out[`step_ratio_${v}`] = Number(((out[`train_step_s_32x40_${v}`] as number) / p.train_step_s_32x40!).toFixed(3));
-    out.forward_ratio = Number(((out.forward_seq_per_s_40 as number) / p.forward_seq_per_s_40!).toFixed(3));
-  } catch {
-    out.peer = `failed: ${peer.stderr.slice(-300)}`;
+  const { result: p, skipped } = runPeer(THREADS, (m) => console.error(m));
+  if (p) {
+    out.peer_train_step_s_32x40 = Number(p.train_step_s_32x40);
+    out.peer_forward_seq_per_s_40 = Number(p.forward_seq_per_s_40);
+    out.peer_single_prompt_ms = Number(p.single_prompt_ms);
+    for (const v of VARIANTS) out[`step_ratio_${v}`] = Number(((out[`train_step_s_32x40_${v}`] as number) / Number(p.train_step_s_32x40)).toFixed(3));
+    out.forward_ratio = Number(((out.forward_seq_per_s_40 as number) / Number(p.forward_seq_per_s_40)).toFixed(3));
+  } else {
+    out.peer = `skipped: ${skipped}`;
   }
 }
 console.log(JSON.stringify(out));

@@ -99,7 +99,7 @@ describe("lenpred predict", () => {
     const r = runCli(["predict", "--model", model.dir, long]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/prompt argument is 40000 characters .*stdin/);
-    const s = runCli(["predict", "--model", model.dir, "-"], { input: long });
+    const s = runCli(["predict", "--model", model.dir, "--max-prompt-chars", "40000", "-"], { input: long });
     expect(s.code, s.stderr).toBe(0);
     const got = JSON.parse(s.stdout);
     expect(got.upperBound).toBe(scheme.edges[got.bucket]);

@@ -1,11 +1,27 @@
 /** `lenpred predict`: output-length predictions for one prompt or a JSONL file of prompts. */
 import type { Command } from "commander";
+// A light module (no onnxruntime): the prompt limit and its check.
+import { checkPrompt, DEFAULT_MAX_PROMPT_CHARS } from "../predictor/length-predictor.js";
 
 const MAX_ARGV_PROMPT = 16_384;
 
-async function readStdin(): Promise<string> {
+/**
+ * Read the prompt from stdin, stopping as soon as it is certainly over the limit: a code point is at most 4 UTF-8
+ * bytes, so more than 4 × maxChars bytes cannot be a valid prompt (`lenpred predict - < /dev/zero` ends at once).
+ */
+async function readStdinPrompt(maxChars: number): Promise<string> {
+  const { LenpredError } = await import("../util/errors.js");
+  const maxBytes = 4 * maxChars;
   const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
+  let bytes = 0;
+  for await (const c of process.stdin) {
+    chunks.push(c as Buffer);
+    bytes += (c as Buffer).length;
+    if (bytes > maxBytes) {
+      process.stdin.destroy();
+      throw new LenpredError(`the prompt on stdin is longer than ${maxChars} characters (the prompt-size limit; raise it with --max-prompt-chars)`, { field: "prompt" });
+    }
+  }
   return Buffer.concat(chunks).toString("utf8");
 }
 
@@ -21,6 +37,7 @@ export function register(program: Command): void {
     .option("--quantile <q>", "conservative mode: smallest bucket whose cumulative probability is ≥ q (e.g. 0.9)")
     .option("--batch-size <n>", "prompts per ONNX run (grouped by length)", "32")
     .option("--threads <n>", "onnxruntime intra-op threads", "2")
+    .option("--max-prompt-chars <n>", "longest prompt accepted (argument, stdin or --file record), in characters", String(DEFAULT_MAX_PROMPT_CHARS))
     .option("--no-probabilities", "leave per-bucket probabilities out of the output")
     .option("--no-progress", "no progress bar for --file")
     .addHelpText("after", `
@@ -35,24 +52,27 @@ Examples:
   lenpred predict --model /tmp/model --file /tmp/alpaca-s3/test.jsonl --out preds.jsonl
   lenpred eval --data /tmp/alpaca-s3 --split test --preds preds.jsonl
 See docs/predict.md.`)
-    .action(async (prompt: string | undefined, o: { model?: string; file?: string; out?: string; field: string; quantile?: string; batchSize: string; threads: string; probabilities: boolean; progress: boolean }) => {
+    .action(async (prompt: string | undefined, o: { model?: string; file?: string; out?: string; field: string; quantile?: string; batchSize: string; threads: string; maxPromptChars: string; probabilities: boolean; progress: boolean }) => {
       const { LenpredError } = await import("../util/errors.js");
       const { parseNumberOption } = await import("../util/number-option.js");
       const posInt = (v: string, name: string) => parseNumberOption(`--${name}`, v, { int: true, min: 1 });
       const quantile = o.quantile === undefined ? undefined : Number(o.quantile);
       if (quantile !== undefined && !(quantile > 0 && quantile < 1)) throw new LenpredError(`--quantile must be in (0, 1), got '${o.quantile}'`);
       if ((prompt === undefined) === (o.file === undefined)) throw new LenpredError("give either a prompt argument or --file (not both)");
-      if (prompt === "-") prompt = await readStdin();
+      const maxPromptChars = posInt(o.maxPromptChars, "max-prompt-chars");
+      const { LengthPredictor } = await import("../predictor/length-predictor.js");
+      if (prompt === "-") prompt = await readStdinPrompt(maxPromptChars);
       // onnxruntime-node 1.30 crashes (SIGSEGV) creating a session when the process has a command-line argument
       // of ~30k characters or more, so long prompts must come through stdin or --file.
       else if (prompt !== undefined && prompt.length > MAX_ARGV_PROMPT) {
         throw new LenpredError(`the prompt argument is ${prompt.length} characters (limit ${MAX_ARGV_PROMPT}); pass long prompts on stdin with \`lenpred predict -\` or in --file`, { field: "prompt" });
       }
       if (o.out && !o.file) throw new LenpredError("--out goes with --file");
-      const { LengthPredictor } = await import("../predictor/length-predictor.js");
+      // Before loading the model: a refused prompt should not wait for onnxruntime.
+      if (prompt !== undefined) checkPrompt(prompt, "prompt", {}, maxPromptChars);
       const { join } = await import("node:path");
       const { repoRoot } = await import("../util/paths.js");
-      const predictor = await LengthPredictor.load(o.model ?? join(repoRoot, "models", "alpaca-s3"), { quantile, batchSize: posInt(o.batchSize, "batch-size"), threads: posInt(o.threads, "threads") });
+      const predictor = await LengthPredictor.load(o.model ?? join(repoRoot, "models", "alpaca-s3"), { quantile, maxPromptChars, batchSize: posInt(o.batchSize, "batch-size"), threads: posInt(o.threads, "threads") });
       try {
         const { toRecord, predictFile, countLines } = await import("../predictor/predict-file.js");
         if (prompt !== undefined) {

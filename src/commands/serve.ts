@@ -2,6 +2,7 @@
 import { Option, type Command } from "commander";
 import { LenpredError } from "../util/errors.js";
 import { numberOption } from "../util/number-option.js";
+import { DEFAULT_LIMITS } from "../serve/limits.js";
 
 
 interface ServeCliOptions {
@@ -43,7 +44,7 @@ export function register(program: Command): void {
     .option("--max-queue <n>", "most prompts waiting; beyond it requests get 503 + Retry-After", numberOption("--max-queue", { int: true, min: 1 }), 1024)
     .option("--body-limit <bytes>", "largest request body (413 beyond)", numberOption("--body-limit", { int: true, min: 1 }), 1 << 20)
     .option("--max-prompts <n>", "most prompts per request", numberOption("--max-prompts", { int: true, min: 1 }), 64)
-    .option("--max-prompt-chars <n>", "longest prompt / message content, in characters", numberOption("--max-prompt-chars", { int: true, min: 1 }), 32_768)
+    .option("--max-prompt-chars <n>", "longest prompt / message content, in characters", numberOption("--max-prompt-chars", { int: true, min: 1 }), DEFAULT_LIMITS.maxPromptChars)
     .option("--max-messages <n>", "most messages in a chat body", numberOption("--max-messages", { int: true, min: 1 }), 256)
     .option("--shutdown-timeout <s>", "on SIGTERM, give in-flight requests this long before exiting 1", numberOption("--shutdown-timeout", { min: 0 }), 30)
     .option("--no-warmup", "report ready without running one warm-up prediction first")
@@ -56,7 +57,8 @@ export function register(program: Command): void {
       if (o.model) {
         const { LengthPredictor } = await import("../predictor/length-predictor.js");
         // One ONNX run per micro-batch: the DistilBERT kind splits predictBatch calls into batchSize chunks.
-        predictor = LengthPredictor.load(o.model, { batchSize: o.maxBatch });
+        // The predictor enforces the same prompt limit as the request schema (one limit, not two).
+        predictor = LengthPredictor.load(o.model, { batchSize: o.maxBatch, maxPromptChars: o.maxPromptChars });
       } else {
         const { SyntheticPredictor } = await import("../serve/synthetic.js");
         predictor = new SyntheticPredictor({ batchMs: o.syntheticBatchMs, promptMs: o.syntheticPromptMs });

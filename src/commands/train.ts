@@ -31,6 +31,7 @@ export function register(program: Command): void {
     .option("--keep-checkpoint", "keep checkpoint/ (optimizer state) in the finished model directory", false)
     .addOption(new Option("--dtype <dtype>", "storage dtype of the saved weights").choices(["F32", "F16"]).default("F32"))
     .option("--threads <n>", "compute threads", num("threads"), 2)
+    .option("--max-memory <GB>", "refuse a model whose estimated training memory exceeds this (default: this machine's RAM)", num("max-memory"))
     .option("--resume", "continue the interrupted run in --out exactly (options come from its checkpoint)", false)
     .option("--overwrite", "replace an existing --out directory", false)
     .option("--no-progress", "no progress bar")

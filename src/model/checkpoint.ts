@@ -12,10 +12,10 @@
 import { copyFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { validateScheme, type BucketScheme } from "../data/buckets.js";
-import { META_FILE, readModelMeta, type ModelMeta } from "../predictor/load.js";
+import { MAX_JSON_BYTES, META_FILE, modelFile, readModelMeta, type ModelMeta } from "../predictor/load.js";
 import { replaceDirAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
-import { parseConfig, type DistilBertConfig } from "./config.js";
+import { checkModelSize, parseConfig, type DistilBertConfig, type MemoryCheck } from "./config.js";
 import { labelNames, validateHead } from "./heads.js";
 import { initParams, paramSpecs, PREFIX, validateParams } from "./params.js";
 import { readSafetensors, readSafetensorsHeader, writeSafetensors, type StoredDtype } from "./safetensors.js";
@@ -176,6 +176,8 @@ export interface LoadModelOptions {
   initMissingHeadSeed?: number;
   /** Override config fields (e.g. num_labels/head when fine-tuning a pretrained encoder). */
   configOverrides?: Partial<DistilBertConfig>;
+  /** Memory cap/training shape for the size check done before loading (default: load, cap = physical memory). */
+  memory?: Omit<MemoryCheck, "file">;
 }
 
 export interface LoadedModel {
@@ -197,13 +199,15 @@ export async function loadModelDir(dir: string, opts: LoadModelOptions = {}): Pr
     if (e instanceof LenpredError) throw e;
     throw new LenpredError("model directory not found", { file: dir });
   }
-  const configFile = join(dir, CONFIG_FILE);
-  const raw = asObject(await readJsonFile(configFile, { missing: "missing (not an HF model directory)" }), { file: configFile });
+  const configFile = modelFile(dir, CONFIG_FILE, { missing: "missing (not an HF model directory)", maxBytes: MAX_JSON_BYTES });
+  const raw = asObject(await readJsonFile(configFile), { file: configFile });
   if (raw.model_type !== undefined && raw.model_type !== "distilbert") {
     throw new LenpredError(`model_type ${JSON.stringify(raw.model_type)} is not "distilbert"`, { file: configFile, field: "model_type" });
   }
   const config = parseConfig({ ...raw, ...opts.configOverrides }, configFile);
   validateHead(config, configFile);
+  // Before anything is allocated: a config.json with n_layers 1e6 must not build 16M parameter specs.
+  checkModelSize(config, { file: configFile, ...opts.memory });
 
   let meta: DistilBertMeta | undefined;
   if (opts.requireMeta ?? true) {
@@ -215,10 +219,22 @@ export async function loadModelDir(dir: string, opts: LoadModelOptions = {}): Pr
     }
   }
 
-  const weightsFile = join(dir, WEIGHTS_FILE);
-  const expected = new Set(paramSpecs(config).map((s) => s.name));
+  const weightsFile = modelFile(dir, WEIGHTS_FILE, { missing: "file not found" });
+  const specs = paramSpecs(config);
+  const expected = new Set(specs.map((s) => s.name));
   // Accept bare DistilBertModel keys ("embeddings.…", "transformer.…") as well as prefixed ones.
   const canonical = (name: string) => (name.startsWith("embeddings.") || name.startsWith("transformer.") ? PREFIX + name : name);
+  // Every tensor present with its shape, from the header alone, before any weight is read.
+  const stored = new Map((await readSafetensorsHeader(weightsFile)).entries.map((e) => [canonical(e.name), e.shape]));
+  const mayInit = (k: string) => opts.initMissingHeadSeed !== undefined && (k.startsWith("pre_classifier.") || k.startsWith("classifier."));
+  for (const spec of specs) {
+    const shape = stored.get(spec.name);
+    if (!shape && mayInit(spec.name)) continue;
+    if (!shape) throw new LenpredError(`missing parameter (expected shape ${JSON.stringify(spec.shape)}); config.json and the weights disagree`, { file: weightsFile, field: spec.name });
+    if (shape.length !== spec.shape.length || shape.some((d, i) => d !== spec.shape[i])) {
+      throw new LenpredError(`shape ${JSON.stringify(shape)} does not match the config's ${JSON.stringify(spec.shape)}`, { file: weightsFile, field: spec.name });
+    }
+  }
   const read = await readSafetensors(weightsFile, { skipNonFloat: true });
   const params: NamedTensors = new Map();
   const unusedKeys: string[] = [...read.skipped];

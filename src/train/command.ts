@@ -30,12 +30,13 @@ function optionsFromCli(raw: Record<string, unknown>): TrainOptions {
     maxTrainRecords: raw.maxTrainRecords as number | undefined, maxValRecords: raw.maxValRecords as number | undefined,
     checkpointMinutes: raw.checkpointMinutes as number, keepCheckpoint: Boolean(raw.keepCheckpoint),
     dtype: raw.dtype as TrainOptions["dtype"], threads: raw.threads as number,
+    ...(raw.maxMemory !== undefined ? { maxMemory: raw.maxMemory as number } : {}),
   };
   return o;
 }
 
 /** CLI option name → TrainOptions key (they match except for quantiles' string form). */
-const CHANGEABLE_ON_RESUME: (keyof TrainOptions)[] = ["data", "patience", "monitor", "checkpointMinutes", "keepCheckpoint", "threads"];
+const CHANGEABLE_ON_RESUME: (keyof TrainOptions)[] = ["data", "patience", "monitor", "checkpointMinutes", "keepCheckpoint", "threads", "maxMemory"];
 
 export async function runTrainCommand(raw: Record<string, unknown>, explicit: Set<string>): Promise<number> {
   const out = raw.out as string;
@@ -90,14 +91,25 @@ export async function runTrainCommand(raw: Record<string, unknown>, explicit: Se
     `warmup ${opts.warmup}, weight decay ${opts.weightDecay}, seed ${opts.seed}${resume ? `; resuming at epoch ${resume.state.epoch + 1}, step ${resume.state.globalStep}` : ""}`);
 
   const progress = new TrainProgress(raw.progress !== false);
+  // Until the model exists there is nothing to checkpoint: a signal while it is built (allocation, onnxruntime
+  // session) ends the run at once instead of after the first step.
+  let modelReady = false;
   const intr = interruptSignal(() => {
     progress.stop();
+    if (!modelReady) {
+      process.stderr.write("\nlenpred: interrupted while building the model; nothing was trained\n");
+      process.exit(130);
+    }
     process.stderr.write("\nlenpred: interrupt: finishing the current step and writing a resumable checkpoint (Ctrl-C again to quit now)\n");
   });
   const tokJson = await tokenizerJsonPath(tokSpec);
   const hooks: TrainHooks = {
     signal: intr.signal,
-    createModel: () => createTrainable(model, opts),
+    createModel: async () => {
+      const m = await createTrainable(model, opts);
+      modelReady = true;
+      return m;
+    },
     writeModel: (dir, m, info) => writeDistilBertModel(dir, m, info, { config: c, data, tokenizerJsonPath: tokJson, options: opts }),
     onEpochStart: (e, n, at) => progress.epochStart(e, opts.epochs, n, at),
     onStep: (p) => progress.step(p),

@@ -43,10 +43,29 @@ describe("lenpred serve (CLI)", () => {
     expect(r.stdout).toContain("--max-batch");
   });
 
-  it("needs exactly one of --model or --synthetic", () => {
-    const r = runCli(["serve"]);
+  it("takes at most one of --model or --synthetic", () => {
+    const r = runCli(["serve", "--synthetic", "--model", "alpaca-s3"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--model <dir> or --synthetic/);
+    expect(r.stderr).toMatch(/at most one of --model <dir> or --synthetic/);
+  });
+
+  it("serves the bundled default model (alpaca-s3) without --model, as predict does", async () => {
+    const s = startServe(["--no-warmup"]);
+    try {
+      const url = await s.address;
+      const res = await fetch(url + "/v1/predict", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "Write a haiku about autumn." }) });
+      expect(res.status).toBe(200);
+      const got = (await res.json()) as { upperBound: number; bucket: number };
+      // The committed alpaca-s3 model: 8 buckets of 128 tokens.
+      const { LengthPredictor } = await import("../src/predictor/length-predictor.js");
+      const p = await LengthPredictor.load(join(repoRoot, "models", "alpaca-s3"));
+      const want = await p.predict("Write a haiku about autumn.");
+      await p.dispose();
+      expect(got).toMatchObject({ bucket: want.bucket, upperBound: want.upperBound });
+    } finally {
+      s.child.kill("SIGTERM");
+      await s.exit;
+    }
   });
 
   it("fails with exit 2 naming the file when the model directory is not one", () => {

@@ -36,7 +36,7 @@ export function register(program: Command): void {
         "({messages: [...]}); micro-batches concurrent requests; /healthz, /readyz, /metrics (Prometheus), /openapi.json. " +
         "SIGTERM/SIGINT drain in-flight requests, then exit 0.",
     )
-    .option("--model <dir>", "model directory (with lenpred.json) to serve, any kind LengthPredictor.load opens: distilbert (classification, regression or quantile head), ngram, linear, median, majority")
+    .option("--model <dir|name>", "model directory (with lenpred.json) to serve, any kind LengthPredictor.load opens: distilbert (classification, regression or quantile head), ngram, linear, median, majority; or a bundled model name (alpaca-s3, vicuna-7b) or Hugging Face hub repository (org/name[@rev], hf:org/name); default: alpaca-s3")
     .option("--synthetic", "serve a fake predictor instead of a model (deterministic in prompt length; for load-testing the server only)")
     .option("--synthetic-batch-ms <ms>", "synthetic predictor: fixed cost per batch", numberOption("--synthetic-batch-ms", { min: 0 }), 2)
     .option("--synthetic-prompt-ms <ms>", "synthetic predictor: extra cost per prompt", numberOption("--synthetic-prompt-ms", { min: 0 }), 0.1)
@@ -55,18 +55,20 @@ export function register(program: Command): void {
     .option("--no-worker", "run the model on the main thread instead of a worker thread (for comparison only: tokenization then blocks /healthz and /metrics)")
     .option("--no-warmup", "report ready without running one warm-up prediction first")
     .addOption(new Option("--log-level <level>", "log level; stdout carries only pino JSON lines (\"ready\" once the model is loaded, signals, errors; no per-request lines)").choices(["fatal", "error", "warn", "info", "debug"]).default("info"))
-    .addHelpText("after", "\nExamples:\n  lenpred serve --model models/distilbert --port 8080\n  curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{\"prompt\": \"Write a haiku\", \"quantile\": 0.9}'\n\n\"quantile\" (0 < q < 1) reserves for the q-quantile of the predicted length; models without a length distribution answer 400.")
+    .addHelpText("after", "\nExamples:\n  lenpred serve --port 8080                     # the bundled alpaca-s3\n  lenpred serve --model vicuna-7b --port 8080\n  curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{\"prompt\": \"Write a haiku\", \"quantile\": 0.9}'\n\n\"quantile\" (0 < q < 1) reserves for the q-quantile of the predicted length; models without a length distribution answer 400.")
     .action(async (o: ServeCliOptions) => {
-      if (!o.model === !o.synthetic) throw new LenpredError("give exactly one of --model <dir> or --synthetic");
+      if (o.model && o.synthetic) throw new LenpredError("give at most one of --model <dir> or --synthetic");
       const { buildServer } = await import("../serve/server.js");
-      // A model directory is loaded in a worker thread (tokenization and inference off the event loop), with
-      // one ONNX run per micro-batch: the DistilBERT kind splits predictBatch calls into batchSize chunks.
-      // The predictor enforces the same prompt limit as the request schema (one limit, not two).
+      // A model directory (or bundled model name / hub id; default the bundled one) is loaded in a worker thread
+      // (tokenization and inference off the event loop), with one ONNX run per micro-batch: the DistilBERT kind
+      // splits predictBatch calls into batchSize chunks. The predictor enforces the same prompt limit as the
+      // request schema (one limit, not two).
       const load = { batchSize: o.maxBatch, maxPromptChars: o.maxPromptChars };
-      const source = o.model
+      const model = o.synthetic ? undefined : o.model ?? (await import("../predictor/bundled.js")).DEFAULT_MODEL;
+      const source = model !== undefined
         ? o.worker
-          ? { modelDir: o.model, loadOptions: load }
-          : { predictor: (await import("../predictor/length-predictor.js")).LengthPredictor.load(o.model, load) }
+          ? { modelDir: model, loadOptions: load }
+          : { predictor: (await import("../predictor/length-predictor.js")).LengthPredictor.load(model, load) }
         : { predictor: new (await import("../serve/synthetic.js")).SyntheticPredictor({ batchMs: o.syntheticBatchMs, promptMs: o.syntheticPromptMs }) };
       let app;
       try {
@@ -125,7 +127,7 @@ export function register(program: Command): void {
       }
       const p = app.lenpred.predictor!;
       // Logged only once the model is loaded (and warmed up): the line to wait for.
-      log.info({ address, predictor: p.name, buckets: p.buckets.edges.length, maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, worker: Boolean(o.model) && o.worker }, "ready");
+      log.info({ address, predictor: p.name, buckets: p.buckets.edges.length, maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, worker: !o.synthetic && o.worker }, "ready");
       process.exitCode = await stopped;
     });
 }

@@ -4,7 +4,7 @@
  * by token length and padded only to their longest prompt; outputs are decoded by the head recorded in
  * lenpred.json (see decode.ts).
  */
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import type { BucketScheme } from "../data/buckets.js";
 import type { Session } from "../engine/session.js";
 import type { Tokenizer } from "../tokenizers/types.js";
@@ -23,7 +23,7 @@ export interface DistilBertLoadOptions {
   maxBatchTokens?: number;
 }
 
-export const ONNX_FILE = "model.onnx";
+export const ONNX_FILE = "onnx/model.onnx";
 export const TOKENIZER_FILE = "tokenizer.json";
 const CONFIG_FILE = "config.json";
 
@@ -96,7 +96,9 @@ export class DistilBertPredictor implements Predictor {
     const { loadTokenizer } = await import("../tokenizers/index.js");
     const tokFile = modelFile(dir, TOKENIZER_FILE, { missing: "model directory has no tokenizer.json (the input tokenizer)" });
     const tokenizer = await loadTokenizer(tokFile);
-    const onnx = modelFile(dir, ONNX_FILE, { missing: "model directory has no model.onnx" });
+    const { onnxFileOf } = await import("../model/checkpoint.js");
+    const found = onnxFileOf(dir);
+    const onnx = modelFile(dir, found ? relative(dir, found) : ONNX_FILE, { missing: "model directory has no onnx/model.onnx (nor model.onnx)" });
     const { Session } = await import("../engine/session.js");
     const session = await Session.create(onnx, { threads: opts.threads ?? 2 });
     for (const n of ["input_ids"]) {

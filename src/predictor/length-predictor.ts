@@ -4,7 +4,7 @@
  *
  * ```ts
  * import { LengthPredictor } from "lenpred";
- * const p = await LengthPredictor.load("models/alpaca-s3");
+ * const p = await LengthPredictor.load("alpaca-s3");         // a bundled model by name, or any model directory
  * await p.predictLength("Write a haiku about the sea.");   // tokens to reserve, e.g. 64
  * await p.predict("Explain TCP slow start.");              // { bucket, upperBound, expectedTokens, probabilities }
  * await p.predictBatch(prompts);                           // grouped by length, batched
@@ -17,6 +17,8 @@ import { LenpredError } from "../util/errors.js";
 import { checkQuantile, quantileBucket, type DecodeOptions } from "./decode.js";
 import type { DistilBertLoadOptions } from "./distilbert.js";
 import { loadPredictor, readModelMeta } from "./load.js";
+import { resolveModelDir } from "./bundled.js";
+import type { HubOptions } from "../hub/client.js";
 import type { Prediction, Predictor } from "./types.js";
 
 export interface LengthPredictorOptions extends DistilBertLoadOptions {
@@ -31,6 +33,8 @@ export interface LengthPredictorOptions extends DistilBertLoadOptions {
    * DEFAULT_MAX_PROMPT_CHARS, the same limit `lenpred serve` and `lenpred predict` apply.
    */
   maxPromptChars?: number;
+  /** Hub client settings for `org/name` models (default: from the environment). */
+  hub?: HubOptions;
 }
 
 /**
@@ -57,10 +61,16 @@ export class LengthPredictor implements Predictor {
     this.maxPromptChars = maxPromptChars;
   }
 
-  /** Open a model directory (any kind: distilbert, ngram, linear, median, majority). */
-  static async load(dir: string, opts: LengthPredictorOptions = {}): Promise<LengthPredictor> {
+  /**
+   * Open a model directory (any kind: distilbert, ngram, linear, median, majority, ensemble) or a bundled
+   * model by name (`"alpaca-s3"`, `"vicuna-7b"`; an existing path of that name wins), or a Hugging Face hub
+   * repository holding a lenpred model directory (`"org/name"`, `"org/name@rev"`, `"hf:org/name"`), fetched into
+   * the hub cache (`HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_CACHE`, `HF_HUB_OFFLINE` apply; `opts.hub` overrides them).
+   */
+  static async load(model: string, opts: LengthPredictorOptions = {}): Promise<LengthPredictor> {
     checkQuantile(opts.quantile);
     checkMaxPromptChars(opts.maxPromptChars);
+    const dir = await resolveModelDir(model, opts.hub);
     const meta = await readModelMeta(dir);
     const inner = meta.kind === "distilbert"
       ? await (await import("./distilbert.js")).DistilBertPredictor.load(dir, opts)

@@ -6,7 +6,7 @@
  * character device would stream without end. Checked with stat before any open.
  */
 import { lstatSync, realpathSync, statSync, type Stats } from "node:fs";
-import { isAbsolute, relative, resolve, sep } from "node:path";
+import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { LenpredError, type ErrorPlace } from "../util/errors.js";
 
 export interface ModelFileOptions {
@@ -61,10 +61,21 @@ function confined(dir: string, name: string, from: ErrorPlace = {}): string {
     if (code === "ELOOP") throw new LenpredError("is a symlink loop", { file });
     if (code !== "ENOENT") throw new LenpredError(`cannot open (${code})`, { file });
   }
-  if (realFile !== undefined && realFile !== realRoot && !inside(realRoot, realFile)) {
+  if (realFile !== undefined && realFile !== realRoot && !inside(linkRoot(realRoot), realFile)) {
     throw new LenpredError(`is a link to '${realFile}', outside the model directory`, { file });
   }
   return file;
+}
+
+/**
+ * Where a model directory's links may point. A Hugging Face hub cache snapshot
+ * (`…/models--org--name/snapshots/<commit>/`) holds links into its repository's `blobs/` folder by design
+ * (huggingface_hub's layout, which lenpred's hub client writes too), so there the repository folder is the bound.
+ */
+function linkRoot(realRoot: string): string {
+  const snapshots = dirname(realRoot);
+  const repo = dirname(snapshots);
+  return basename(snapshots) === "snapshots" && basename(repo).startsWith("models--") ? repo : realRoot;
 }
 
 function inside(root: string, p: string): boolean {

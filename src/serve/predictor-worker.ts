@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { LengthPredictor } from "../predictor/length-predictor.js";
+import { resolveModelDir } from "../predictor/bundled.js";
 import { readModelMeta } from "../predictor/load.js";
 import { serializeError, type WorkerInit, type WorkerMessage, type WorkerRequest } from "./worker-predictor.js";
 
@@ -13,8 +14,10 @@ const init = workerData as WorkerInit;
 const send = (m: WorkerMessage) => port.postMessage(m);
 
 try {
-  const meta = await readModelMeta(init.modelDir);
-  const predictor = await LengthPredictor.load(init.modelDir, init.load);
+  // A directory, a bundled model name or a hub id, resolved as LengthPredictor.load resolves it.
+  const dir = await resolveModelDir(init.modelDir, init.load.hub);
+  const meta = await readModelMeta(dir);
+  const predictor = await LengthPredictor.load(dir, init.load);
   port.on("message", (req: WorkerRequest) => {
     predictor.predictBatch(req.prompts, req.quantile === undefined ? {} : { quantile: req.quantile }).then(
       (predictions) => send({ type: "result", id: req.id, predictions }),

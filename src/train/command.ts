@@ -31,12 +31,13 @@ function optionsFromCli(raw: Record<string, unknown>): TrainOptions {
     checkpointMinutes: raw.checkpointMinutes as number, keepCheckpoint: Boolean(raw.keepCheckpoint),
     dtype: raw.dtype as TrainOptions["dtype"], threads: raw.threads as number,
     ...(raw.maxMemory !== undefined ? { maxMemory: raw.maxMemory as number } : {}),
+    ...(raw.opset !== undefined ? { opset: Number(raw.opset) as 17 | 20 } : {}),
   };
   return o;
 }
 
 /** CLI option name → TrainOptions key (they match except for quantiles' string form). */
-const CHANGEABLE_ON_RESUME: (keyof TrainOptions)[] = ["data", "patience", "monitor", "checkpointMinutes", "keepCheckpoint", "threads", "maxMemory"];
+const CHANGEABLE_ON_RESUME: (keyof TrainOptions)[] = ["data", "patience", "monitor", "checkpointMinutes", "keepCheckpoint", "threads", "maxMemory", "opset"];
 
 export async function runTrainCommand(raw: Record<string, unknown>, explicit: Set<string>): Promise<number> {
   const out = raw.out as string;
@@ -75,14 +76,18 @@ export async function runTrainCommand(raw: Record<string, unknown>, explicit: Se
   validateOptions(opts);
 
   const { loadTokenizer, tokenizerJsonPath } = await import("../tokenizers/index.js");
-  const tokSpec = inputTokenizerSpec(opts);
+  // --init may name a hub repository (distilbert-base-uncased, org/name[@rev], hf:org/name): fetch it into the hub
+  // cache like from_pretrained; the options (checkpoint, model card) keep what the user typed.
+  const { resolveInitDir } = await import("./init-source.js");
+  const local: TrainOptions = opts.init ? { ...opts, init: await resolveInitDir(opts.init) } : opts;
+  const tokSpec = inputTokenizerSpec(local);
   const tok: Tokenizer = await loadTokenizer(tokSpec);
   if (tok.kind !== "huggingface") throw new LenpredError(`the input tokenizer must be a WordPiece/HF tokenizer.json, got '${tokSpec}' (${tok.kind})`, { field: "--tokenizer" });
   const t0 = Date.now();
   const data = await loadTrainingData(opts.data, tok, {
     maxLength: opts.maxLength, maxTrainRecords: opts.maxTrainRecords, maxValRecords: opts.maxValRecords,
   });
-  const model = await resolveModel(opts, data, tok);
+  const model = await resolveModel(local, data, tok);
   const c = model.config;
   console.log(`data: ${data.train.length} train / ${data.val.length} val records from ${opts.data} (${data.scheme.edges.length} buckets, ` +
     `${data.truncated.train + data.truncated.val} prompts truncated to ${opts.maxLength} tokens; encoded in ${formatDuration((Date.now() - t0) / 1000)})`);

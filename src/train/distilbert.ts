@@ -80,6 +80,7 @@ export async function writeDistilBertModel(
     params: model.parameters(),
     tokenizerJsonPath: ctx.tokenizerJsonPath,
     dtype: ctx.options.dtype,
+    opset: ctx.options.opset,
     meta: {
       buckets: ctx.data.scheme,
       tokenizer: p.tokenizer,

@@ -43,6 +43,8 @@ export interface TrainOptions {
   keepCheckpoint: boolean;
   /** Storage dtype of the saved model weights (F16 halves the size of committed models). */
   dtype: "F32" | "F16";
+  /** ONNX opset of the exported onnx/model.onnx (undefined = 20; 17 for older runtimes and checkers). */
+  opset?: 17 | 20;
   /** onnxruntime/engine threads. */
   threads: number;
   /** Refuse a model whose estimated training memory exceeds this many GB (undefined = physical memory). */

@@ -95,6 +95,23 @@ describe("lenpred.json and distilbert files", () => {
     symlinkSync(join(root, "tok-outside.json"), join(d, "tokenizer.json"));
     await expect(loadPredictor(d)).rejects.toThrow(/tokenizer\.json: is a link to .* outside the model directory/);
   });
+  it("a hub cache snapshot may link into its repository's blobs/, and nowhere else", async () => {
+    const repo = join(root, "hub", "models--acme--tiny");
+    const snap = join(repo, "snapshots", "0123abcd");
+    const blobs = join(repo, "blobs");
+    writeTinyModel(snap, buckets, 4);
+    mkdirSync(blobs, { recursive: true });
+    // huggingface_hub's layout: every snapshot file is a link to ../../blobs/<etag>.
+    cpSync(join(snap, "tokenizer.json"), join(blobs, "tok-etag"));
+    rmSync(join(snap, "tokenizer.json"));
+    symlinkSync(join("..", "..", "blobs", "tok-etag"), join(snap, "tokenizer.json"));
+    await expect(loadPredictor(snap)).resolves.toBeDefined();
+    // A link leaving the repository folder is still refused.
+    cpSync(join(blobs, "tok-etag"), join(root, "hub", "elsewhere.json"));
+    rmSync(join(snap, "tokenizer.json"));
+    symlinkSync(join(root, "hub", "elsewhere.json"), join(snap, "tokenizer.json"));
+    await expect(loadPredictor(snap)).rejects.toThrow(/tokenizer\.json: is a link to .* outside the model directory/);
+  });
   it("a symlink inside the directory is fine", async () => {
     const d = join(root, "link-in");
     writeTinyModel(d, buckets, 4);

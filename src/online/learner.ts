@@ -1,0 +1,280 @@
+/**
+ * `OnlineLearner`: a base length predictor that learns the LLM it serves from that LLM's completions, per
+ * target model (the `model` string of an OpenAI body). A new target starts as the base model; each
+ * observation updates that target's calibrator (./calibrator.ts: scale/slope map, conformal residuals, ACI)
+ * and its live-quality window (./stats.ts). Predictions never wait for learning: `predictBatch` reads the
+ * current state; `observe` queues behind earlier observations so they are learned in order.
+ *
+ * ```ts
+ * const l = await OnlineLearner.load("models/alpaca-s3", { quantile: 0.9 });
+ * const [p] = await l.predictBatch(["Explain TCP slow start."], { model: "gpt-4" }); // p.reserveTokens
+ * await l.observe([{ prompt: "Explain TCP slow start.", output_tokens: 412, model: "gpt-4" }]);
+ * l.stats();                       // per target: MAE, coverage, τ, drift …
+ * const snap = l.snapshot();       // plain JSON; OnlineLearner.load(dir, { restore: snap }) resumes
+ * ```
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { bucketCount, bucketOf, upperBound, type BucketScheme } from "../data/buckets.js";
+import { checkQuantile, quantileBucket } from "../predictor/decode.js";
+import { checkPrompt, LengthPredictor, type LengthPredictorOptions } from "../predictor/length-predictor.js";
+import type { Prediction, Predictor } from "../predictor/types.js";
+import { LenpredError } from "../util/errors.js";
+import { asObject } from "../util/fields.js";
+import { readJsonFile } from "../util/json-file.js";
+import { Calibrator, DEFAULT_CALIBRATOR, type CalibratorOptions, type CalibratorState } from "./calibrator.js";
+import { checkModelName, DEFAULT_OBSERVATION_LIMITS, validateObservations, type ObservationLimits, type ValidObservation } from "./observation.js";
+import { WindowStats, type LiveStats, type StatsState } from "./stats.js";
+
+export interface OnlinePrediction extends Prediction {
+  /** Calibrated q-quantile of the output length in tokens (continuous; may exceed the last bucket edge). */
+  reserveTokens: number;
+  /** Target the prediction was made for. */
+  model: string;
+  /** Observations of that target learned so far. */
+  observations: number;
+}
+
+export interface OnlineLearnerOptions {
+  /** Default reservation level (0.9). */
+  quantile?: number;
+  /** Most target models with state; observations for a new name beyond it are refused. */
+  maxModels?: number;
+  calibrator?: Partial<CalibratorOptions>;
+  /** Observations in the live-quality window. */
+  statsWindow?: number;
+  /** The base model's validation MAE (heldout.json), for the drift flag. */
+  validationMae?: number;
+  /** Drift when live MAE > (1 + margin) × validation MAE. */
+  driftMargin?: number;
+  /** Observations before the drift flag may be raised. */
+  minForDrift?: number;
+  /** Base predictions cached by prompt hash (predict-then-observe reuses them). */
+  baseCacheSize?: number;
+  limits?: ObservationLimits;
+}
+
+export interface TargetSnapshot { calibrator: CalibratorState; stats: StatsState }
+export interface LearnerSnapshot { version: 1; targets: Record<string, TargetSnapshot> }
+
+interface Target { calibrator: Calibrator; stats: WindowStats }
+
+/** Pseudo-count of the base model's bucket probabilities when mixed with the learned residual distribution. */
+const BASE_PRIOR = 4;
+
+export class OnlineLearner {
+  readonly quantile: number;
+  readonly maxModels: number;
+  readonly limits: ObservationLimits;
+  private readonly calOpts: CalibratorOptions;
+  private readonly statsWindow: number;
+  private readonly targets = new Map<string, Target>();
+  private readonly cache = new Map<string, Prediction>();
+  private readonly baseCacheSize: number;
+  private chain: Promise<unknown> = Promise.resolve();
+  /** Observations refused for the model cap (visible in metrics). */
+  refused = 0;
+
+  constructor(readonly base: Predictor, private readonly opts: OnlineLearnerOptions = {}) {
+    this.quantile = opts.quantile ?? 0.9;
+    checkQuantile(this.quantile);
+    this.maxModels = opts.maxModels ?? 64;
+    if (!(Number.isInteger(this.maxModels) && this.maxModels >= 1)) throw new LenpredError(`maxModels must be a positive integer, got ${this.maxModels}`);
+    this.calOpts = { ...DEFAULT_CALIBRATOR, ...opts.calibrator };
+    this.statsWindow = opts.statsWindow ?? 500;
+    this.baseCacheSize = opts.baseCacheSize ?? 4096;
+    this.limits = opts.limits ?? DEFAULT_OBSERVATION_LIMITS;
+  }
+
+  /** Open a model directory as the base; reads its heldout.json MAE for the drift flag when present. */
+  static async load(dir: string, opts: OnlineLearnerOptions & LengthPredictorOptions & { restore?: LearnerSnapshot } = {}): Promise<OnlineLearner> {
+    const base = await LengthPredictor.load(dir, { ...opts, quantile: undefined });
+    let validationMae = opts.validationMae;
+    if (validationMae === undefined) {
+      const held = await readJsonFile(join(dir, "heldout.json")).catch(() => null) as { metrics?: { mae?: unknown } } | null;
+      if (typeof held?.metrics?.mae === "number") validationMae = held.metrics.mae;
+    }
+    const l = new OnlineLearner(base, { ...opts, validationMae });
+    if (opts.restore) l.restore(opts.restore);
+    return l;
+  }
+
+  get buckets(): BucketScheme {
+    return this.base.buckets;
+  }
+
+  /** Targets with learned state. */
+  models(): string[] {
+    return [...this.targets.keys()];
+  }
+
+  /** Predict for a target (default: "default"); reads the current state, never waits for learning. */
+  async predictBatch(prompts: string[], o: { model?: string; quantile?: number } = {}): Promise<OnlinePrediction[]> {
+    prompts.forEach((p, i) => checkPrompt(p, prompts.length === 1 ? "prompt" : `prompts[${i}]`));
+    const model = checkModelName(o.model);
+    const q = o.quantile ?? this.quantile;
+    checkQuantile(q);
+    const base = await this.basePredict(prompts);
+    const t = this.targets.get(model);
+    return base.map((b) => this.assemble(t, b, q, model));
+  }
+
+  /** Compute base predictions for prompts ahead of time (replay warms the cache a chunk at a time). */
+  async warm(prompts: string[]): Promise<void> {
+    await this.basePredict(prompts);
+  }
+
+  /** Validate an observe body (`{observations: [...]}`, an array or one observation) → LenpredError naming the field. */
+  validate(body: unknown): ValidObservation[] {
+    return markValid(validateObservations(body, this.limits));
+  }
+
+  /**
+   * Learn from observations, in order after any earlier call. Untrusted input is validated first (nothing is
+   * learned from a batch with an invalid record). Resolves when learned.
+   */
+  async observe(body: unknown): Promise<void> {
+    const obs = Array.isArray(body) && body.every(isValid) ? body as ValidObservation[] : this.validate(body);
+    this.checkCap(obs);
+    const run = this.chain.then(() => this.learn(obs));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Resolves once every queued observation is learned. */
+  async idle(): Promise<void> {
+    await this.chain;
+  }
+
+  /** Refuse the whole batch if it would create targets beyond the cap (a flood of names cannot push others out). */
+  private checkCap(obs: ValidObservation[]): void {
+    const fresh = new Set<string>();
+    obs.forEach((o, i) => {
+      if (this.targets.has(o.model) || fresh.has(o.model)) return;
+      fresh.add(o.model);
+      if (this.targets.size + fresh.size > this.maxModels) {
+        this.refused += obs.length;
+        throw new LenpredError(`too many target models: at most ${this.maxModels} are learned (this one would be new)`, { record: i, field: "model" });
+      }
+    });
+  }
+
+  private async learn(obs: ValidObservation[]): Promise<void> {
+    const base = await this.basePredict(obs.map((o) => o.prompt));
+    obs.forEach((o, i) => {
+      let t = this.targets.get(o.model);
+      if (!t) {
+        if (this.targets.size >= this.maxModels) { this.refused++; return; }
+        t = { calibrator: new Calibrator(this.calOpts), stats: new WindowStats(this.statsWindow) };
+        this.targets.set(o.model, t);
+      }
+      const b = base[i]!;
+      // Prequential: score what would have been predicted before learning this observation.
+      const before = this.assemble(t, b, this.quantile, o.model);
+      const baseReserve = this.baseReserve(b, this.quantile);
+      t.stats.push(before.expectedTokens, o.output_tokens, before.reserveTokens, b.expectedTokens, baseReserve);
+      t.calibrator.observe(Math.log1p(Math.max(0, b.expectedTokens)), Math.log1p(o.output_tokens), [this.quantile]);
+    });
+  }
+
+  private assemble(t: Target | undefined, b: Prediction, q: number, model: string): OnlinePrediction {
+    const baseReserve = this.baseReserve(b, q);
+    if (!t || t.calibrator.size === 0) {
+      return { ...b, reserveTokens: baseReserve, model, observations: t?.calibrator.n ?? 0 };
+    }
+    const cal = t.calibrator;
+    const x = Math.log1p(Math.max(0, b.expectedTokens));
+    const expectedTokens = Math.max(0, Math.expm1(cal.center(x)));
+    const reserveTokens = Math.max(0, Math.ceil(Math.expm1(cal.reserveLog(x, q, Math.log1p(baseReserve)))));
+    // Bucket distribution: the learned residuals around the calibrated center, mixed with the base's.
+    const k = bucketCount(this.buckets);
+    const probs = new Array<number>(k).fill(0);
+    const samples = cal.samplesLog(x);
+    for (const s of samples) probs[bucketOf(this.buckets, Math.expm1(s))]! += 1;
+    const m = samples.length;
+    const bp = b.probabilities;
+    const prior = bp ? BASE_PRIOR : 0;
+    for (let c = 0; c < k; c++) probs[c] = (probs[c]! + (bp ? prior * bp[c]! : 0)) / (m + prior);
+    let bucket = 0;
+    for (let c = 1; c < k; c++) if (probs[c]! > probs[bucket]!) bucket = c;
+    return { bucket, upperBound: upperBound(this.buckets, bucket), expectedTokens, probabilities: probs, reserveTokens, model, observations: cal.n };
+  }
+
+  /** What the base alone would reserve at q: its q-bucket's upper edge (or its point estimate without probabilities). */
+  private baseReserve(b: Prediction, q: number): number {
+    if (b.probabilities) return upperBound(this.buckets, quantileBucket(b.probabilities, q));
+    return Math.max(b.upperBound, b.expectedTokens);
+  }
+
+  private async basePredict(prompts: string[]): Promise<Prediction[]> {
+    const keys = prompts.map(promptKey);
+    const missing: number[] = [];
+    keys.forEach((k, i) => { if (!this.cache.has(k) && !missing.some((j) => keys[j] === k)) missing.push(i); });
+    const got = new Map<string, Prediction>();
+    if (missing.length) {
+      const preds = await this.base.predictBatch(missing.map((i) => prompts[i]!));
+      missing.forEach((i, j) => {
+        got.set(keys[i]!, preds[j]!);
+        this.cache.set(keys[i]!, preds[j]!);
+        // Bounded: drop the oldest entries (Map iterates in insertion order).
+        if (this.cache.size > this.baseCacheSize) this.cache.delete(this.cache.keys().next().value!);
+      });
+    }
+    return keys.map((k) => got.get(k) ?? this.cache.get(k)!);
+  }
+
+  /** Live quality per target (plain data for /metrics). */
+  stats(): LiveStats[] {
+    const margin = this.opts.driftMargin ?? 0.5;
+    const minN = this.opts.minForDrift ?? 50;
+    return [...this.targets].map(([model, t]) => {
+      const s = t.stats.summary();
+      const v = this.opts.validationMae;
+      const { scale, slope } = t.calibrator.params();
+      return { model, observations: t.calibrator.n, ...s, drift: v !== undefined && s.window >= minN && s.mae > (1 + margin) * v, scale, slope };
+    });
+  }
+
+  snapshot(): LearnerSnapshot {
+    const targets: Record<string, TargetSnapshot> = {};
+    for (const [m, t] of this.targets) targets[m] = { calibrator: t.calibrator.toJSON(), stats: t.stats.toJSON() };
+    return { version: 1, targets };
+  }
+
+  /** Replace the learned state with a snapshot (validated: it is read from disk). */
+  restore(snap: LearnerSnapshot, file?: string): void {
+    const o = asObject(snap, { file });
+    if (o.version !== 1) throw new LenpredError(`unknown snapshot version ${JSON.stringify(o.version)}`, { file, field: "version" });
+    const targets = asObject(o.targets, { file, field: "targets" });
+    this.targets.clear();
+    for (const [name, v] of Object.entries(targets).slice(0, this.maxModels)) {
+      checkModelName(name, { file, field: `targets.${name}` });
+      const t = asObject(v, { file, field: `targets.${name}` }) as unknown as TargetSnapshot;
+      const c = t.calibrator;
+      if (!c || !Array.isArray(c.xs) || !Array.isArray(c.ys) || c.xs.length !== c.ys.length || !Array.isArray(c.aci) || !Number.isInteger(c.n)) {
+        throw new LenpredError("malformed calibrator state", { file, field: `targets.${name}.calibrator` });
+      }
+      this.targets.set(name, { calibrator: Calibrator.restore(c, this.calOpts), stats: WindowStats.restore(t.stats, this.statsWindow) });
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.chain;
+    const d = (this.base as { dispose?: () => Promise<void> }).dispose;
+    if (d) await d.call(this.base);
+  }
+}
+
+const VALID = new WeakSet<object>();
+function isValid(o: unknown): boolean {
+  return typeof o === "object" && o !== null && VALID.has(o);
+}
+/** Mark observations that already went through validation (the service validates before storing). */
+export function markValid(obs: ValidObservation[]): ValidObservation[] {
+  for (const o of obs) VALID.add(o);
+  return obs;
+}
+
+function promptKey(p: string): string {
+  return createHash("sha1").update(p).digest("base64");
+}

@@ -55,7 +55,7 @@ export interface OnlineLearnerOptions {
 }
 
 export interface TargetSnapshot { calibrator: CalibratorState; stats: StatsState }
-export interface LearnerSnapshot { version: 1; targets: Record<string, TargetSnapshot> }
+export interface LearnerSnapshot { version: 1; learnedSeq: number; targets: Record<string, TargetSnapshot> }
 
 interface Target { calibrator: Calibrator; stats: WindowStats }
 
@@ -69,11 +69,15 @@ export class OnlineLearner {
   private readonly calOpts: CalibratorOptions;
   private readonly statsWindow: number;
   private readonly targets = new Map<string, Target>();
+  /** Target names admitted (with state, or queued to get it). */
+  private readonly admitted = new Set<string>();
   private readonly cache = new Map<string, Prediction>();
   private readonly baseCacheSize: number;
   private chain: Promise<unknown> = Promise.resolve();
   /** Observations refused for the model cap (visible in metrics). */
   refused = 0;
+  /** Highest store seq learned (observations that came through a store carry one). */
+  learnedSeq = 0;
 
   constructor(readonly base: Predictor, private readonly opts: OnlineLearnerOptions = {}) {
     this.quantile = opts.quantile ?? 0.9;
@@ -134,8 +138,7 @@ export class OnlineLearner {
    * learned from a batch with an invalid record). Resolves when learned.
    */
   async observe(body: unknown): Promise<void> {
-    const obs = Array.isArray(body) && body.every(isValid) ? body as ValidObservation[] : this.validate(body);
-    this.checkCap(obs);
+    const obs = this.admit(body);
     const run = this.chain.then(() => this.learn(obs));
     this.chain = run.catch(() => undefined);
     return run;
@@ -146,17 +149,26 @@ export class OnlineLearner {
     await this.chain;
   }
 
+  /** Validate (unless already validated) and check the target cap: what the service does before storing. */
+  admit(body: unknown): ValidObservation[] {
+    const obs = Array.isArray(body) && body.every(isValid) ? body as ValidObservation[] : this.validate(body);
+    this.checkCap(obs);
+    return obs;
+  }
+
   /** Refuse the whole batch if it would create targets beyond the cap (a flood of names cannot push others out). */
   private checkCap(obs: ValidObservation[]): void {
     const fresh = new Set<string>();
     obs.forEach((o, i) => {
-      if (this.targets.has(o.model) || fresh.has(o.model)) return;
+      if (this.admitted.has(o.model) || fresh.has(o.model)) return;
       fresh.add(o.model);
-      if (this.targets.size + fresh.size > this.maxModels) {
+      if (this.admitted.size + fresh.size > this.maxModels) {
         this.refused += obs.length;
         throw new LenpredError(`too many target models: at most ${this.maxModels} are learned (this one would be new)`, { record: i, field: "model" });
       }
     });
+    // Names count toward the cap from admission on, before their first observation is learned.
+    for (const m of fresh) this.admitted.add(m);
   }
 
   private async learn(obs: ValidObservation[]): Promise<void> {
@@ -175,6 +187,7 @@ export class OnlineLearner {
       t.stats.push(before.expectedTokens, o.output_tokens, before.reserveTokens, b.expectedTokens, baseReserve);
       t.calibrator.observe(Math.log1p(Math.max(0, b.expectedTokens)), Math.log1p(o.output_tokens), [this.quantile]);
     });
+    for (const o of obs) if (o.seq !== undefined && o.seq > this.learnedSeq) this.learnedSeq = o.seq;
   }
 
   private assemble(t: Target | undefined, b: Prediction, q: number, model: string): OnlinePrediction {
@@ -238,7 +251,7 @@ export class OnlineLearner {
   snapshot(): LearnerSnapshot {
     const targets: Record<string, TargetSnapshot> = {};
     for (const [m, t] of this.targets) targets[m] = { calibrator: t.calibrator.toJSON(), stats: t.stats.toJSON() };
-    return { version: 1, targets };
+    return { version: 1, learnedSeq: this.learnedSeq, targets };
   }
 
   /** Replace the learned state with a snapshot (validated: it is read from disk). */
@@ -247,6 +260,8 @@ export class OnlineLearner {
     if (o.version !== 1) throw new LenpredError(`unknown snapshot version ${JSON.stringify(o.version)}`, { file, field: "version" });
     const targets = asObject(o.targets, { file, field: "targets" });
     this.targets.clear();
+    this.admitted.clear();
+    this.learnedSeq = typeof o.learnedSeq === "number" ? o.learnedSeq : 0;
     for (const [name, v] of Object.entries(targets).slice(0, this.maxModels)) {
       checkModelName(name, { file, field: `targets.${name}` });
       const t = asObject(v, { file, field: `targets.${name}` }) as unknown as TargetSnapshot;
@@ -254,6 +269,7 @@ export class OnlineLearner {
       if (!c || !Array.isArray(c.xs) || !Array.isArray(c.ys) || c.xs.length !== c.ys.length || !Array.isArray(c.aci) || !Number.isInteger(c.n)) {
         throw new LenpredError("malformed calibrator state", { file, field: `targets.${name}.calibrator` });
       }
+      this.admitted.add(name);
       this.targets.set(name, { calibrator: Calibrator.restore(c, this.calOpts), stats: WindowStats.restore(t.stats, this.statsWindow) });
     }
   }

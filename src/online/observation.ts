@@ -27,6 +27,8 @@ export interface ValidObservation {
   model: string;
   prompt_tokens?: number;
   request_id?: string;
+  /** Position in the durable store, when it came from or went through one. */
+  seq?: number;
 }
 
 export interface ObservationLimits {

@@ -123,6 +123,13 @@ export class OnlineLearner {
     return base.map((b) => this.assemble(t, b, q, model));
   }
 
+  /** What the base model alone predicts and reserves at q (the static reference a replay compares with). */
+  async predictStatic(prompts: string[], o: { quantile?: number } = {}): Promise<OnlinePrediction[]> {
+    const q = o.quantile ?? this.quantile;
+    checkQuantile(q);
+    return (await this.basePredict(prompts)).map((b) => this.assemble(undefined, b, q, "static"));
+  }
+
   /** Compute base predictions for prompts ahead of time (replay warms the cache a chunk at a time). */
   async warm(prompts: string[]): Promise<void> {
     await this.basePredict(prompts);

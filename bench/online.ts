@@ -1,0 +1,159 @@
+/**
+ * Bench: online learning of the deployed LLM (docs/online.md).
+ *
+ * 1. Quality: for every single-LLM stream of ../shared/data/multi-model/ with ≥ 300 records, starting from
+ *    models/alpaca-s3, a prequential replay (each record predicted before it is learned) — static vs online
+ *    second-half coverage of reserveTokens at q = 0.9 and MAE, and `simulate` (GPT-J-6B / A100-80GB, offline)
+ *    S³ throughput as a fraction of the oracle's: static (bucket upper edges) vs online (reserveTokens).
+ * 2. Ingest: durable observations/s (group-commit fsync) through ObservationStore and OnlineService, with
+ *    the no-fsync store as the control measured in the same run.
+ *
+ *   npm run bench:online [-- --only flask --limit-streams 3 --json]
+ * FLASK has no licence: nothing here is written into the repository.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { bucketOf } from "../src/data/buckets.js";
+import { OnlineLearner } from "../src/online/learner.js";
+import { readTrace, replay, summarize, type ReplayRecord } from "../src/online/replay.js";
+import { OnlineService } from "../src/online/service.js";
+import { ObservationStore } from "../src/online/store.js";
+import { LengthPredictor } from "../src/predictor/length-predictor.js";
+import type { Prediction, Predictor } from "../src/predictor/types.js";
+import { buildProfile, buildTrace, simulatePolicy, syntheticPredictions, type Predictions } from "../src/simulate/index.js";
+import { loadTokenizer } from "../src/tokenizers/index.js";
+import { sharedDataFile, repoRoot } from "../src/util/paths.js";
+import { runMain, round } from "./common.js";
+
+const args = process.argv.slice(2);
+const arg = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
+const Q = Number(arg("--quantile") ?? 0.9);
+const MIN_RECORDS = 300;
+
+/** Base predictions are the same for every LLM's stream of the same prompts: compute each prompt once. */
+class MemoPredictor implements Predictor {
+  private memo = new Map<string, Prediction>();
+  constructor(readonly inner: Predictor) {}
+  get name() { return this.inner.name; }
+  get buckets() { return this.inner.buckets; }
+  async predict(p: string) { return (await this.predictBatch([p]))[0]!; }
+  async predictBatch(prompts: string[]): Promise<Prediction[]> {
+    const miss = [...new Set(prompts.filter((p) => !this.memo.has(p)))];
+    if (miss.length) (await this.inner.predictBatch(miss)).forEach((r, i) => this.memo.set(miss[i]!, r));
+    return prompts.map((p) => this.memo.get(p)!);
+  }
+}
+
+interface Row {
+  file: string; llm: string; n: number;
+  staticCoverage: number; onlineCoverage: number; staticUbCoverage: number;
+  staticMae: number; onlineMae: number; maeRatio: number; maeTarget: number;
+  staticTau: number; onlineTau: number;
+  s3StaticOfOracle: number; s3OnlineOfOracle: number;
+  pass: boolean;
+}
+
+async function quality(): Promise<Row[]> {
+  const files = (arg("--only") ? [arg("--only")!] : ["flask", "mt-bench"]).map((n) => ({ name: n, path: sharedDataFile(`multi-model/${n}.jsonl`) }));
+  const base = new MemoPredictor(await LengthPredictor.load(join(repoRoot, "models", "alpaca-s3")));
+  const tok = await loadTokenizer("llama");
+  const profile = buildProfile("gpt-j-6b", "a100-80gb");
+  const rows: Row[] = [];
+  for (const f of files) {
+    if (!f.path) { console.log(`skip ${f.name}: ../shared/data/multi-model/${f.name}.jsonl is absent`); continue; }
+    const all = await readTrace(f.path, { tokenizer: async () => tok, countPrompt: true });
+    const byLlm = new Map<string, typeof all>();
+    for (const r of all) (byLlm.get(r.model) ?? byLlm.set(r.model, []).get(r.model)!).push(r);
+    const streams = [...byLlm].filter(([, rs]) => rs.length >= MIN_RECORDS);
+    const short = byLlm.size - streams.length;
+    if (short) console.log(`${f.name}: ${short} of ${byLlm.size} LLM streams have < ${MIN_RECORDS} records, skipped`);
+    const limit = Number(arg("--limit-streams") ?? Infinity);
+    for (const [llm, trace] of streams.slice(0, limit)) {
+      const learner = new OnlineLearner(base, { quantile: Q });
+      const recs = await replay(learner, trace, { quantile: Q });
+      const s = summarize(recs, Q);
+      const half = Math.floor(recs.length / 2);
+      const sim = simulateHalf(recs.slice(half), trace.slice(half).map((r) => r.prompt_tokens ?? 0), profile, learner.buckets.edges);
+      const st = s.static.secondHalf, on = s.online.secondHalf;
+      const maeTarget = st.coverage < 0.5 ? 0.6 : 1.05;
+      const row: Row = {
+        file: f.name, llm, n: recs.length,
+        staticCoverage: round(st.coverage, 3), onlineCoverage: round(on.coverage, 3), staticUbCoverage: round(st.upperBoundCoverage, 3),
+        staticMae: round(st.mae, 1), onlineMae: round(on.mae, 1), maeRatio: round(on.mae / st.mae, 3), maeTarget,
+        staticTau: round(st.kendallTau, 3), onlineTau: round(on.kendallTau, 3),
+        s3StaticOfOracle: round(sim.staticFrac, 3), s3OnlineOfOracle: round(sim.onlineFrac, 3),
+        pass: on.coverage >= 0.88 && on.coverage <= 0.92 && on.mae <= maeTarget * st.mae && sim.onlineFrac >= 0.9,
+      };
+      rows.push(row);
+      console.log(`${f.name}/${llm}: n ${row.n}  coverage ${row.staticCoverage} → ${row.onlineCoverage}  MAE ${row.staticMae} → ${row.onlineMae} (×${row.maeRatio}, target ≤ ×${maeTarget})  τ ${row.staticTau} → ${row.onlineTau}  S³/oracle ${row.s3StaticOfOracle} → ${row.s3OnlineOfOracle}${row.pass ? "" : "  (short of target)"}`);
+    }
+  }
+  await (base.inner as LengthPredictor).dispose();
+  return rows;
+}
+
+/** S³ throughput / oracle throughput on the second half's requests: static buckets vs online reserveTokens. */
+function simulateHalf(recs: ReplayRecord[], promptTokens: number[], profile: ReturnType<typeof buildProfile>, edges: readonly number[]) {
+  const scheme = { kind: "uniform", edges: [...edges] } as Parameters<typeof bucketOf>[0];
+  const trace = buildTrace({ prompt: promptTokens, output: recs.map((r) => r.output_tokens), files: ["replay"] }, profile.model.maxSeqLen);
+  const staticPred: Predictions = {
+    bucket: Int32Array.from(recs, (r) => Math.max(0, edges.indexOf(r.static.upperBound))),
+    expected: Float64Array.from(recs, (r) => r.static.expectedTokens), source: "static",
+  };
+  const onlinePred: Predictions = {
+    bucket: Int32Array.from(recs, (r) => r.bucket), expected: Float64Array.from(recs, (r) => r.expectedTokens),
+    reserve: Float64Array.from(recs, (r) => r.reserveTokens), source: "online",
+  };
+  const tput = (name: "s3" | "oracle", p: Predictions) => simulatePolicy(name, trace, p, scheme, profile).metrics.throughput_tokens_per_s;
+  const oracle = tput("oracle", syntheticPredictions("oracle", trace, scheme, 0));
+  return { staticFrac: tput("s3", staticPred) / oracle, onlineFrac: tput("s3", onlinePred) / oracle };
+}
+
+async function ingest(): Promise<Record<string, number>> {
+  const n = Number(arg("--ingest") ?? 50_000);
+  const conc = 64;
+  const dir = mkdtempSync(join(tmpdir(), "lenpred-bench-online-"));
+  const obs = (i: number) => ({ prompt: `Summarise the following paragraph about topic number ${i % 997} in three sentences.`, output_tokens: 20 + (i % 400), model: `llm-${i % 4}` });
+  const out: Record<string, number> = {};
+  try {
+    for (const fsync of [false, true]) {
+      const store = await ObservationStore.open(join(dir, `store-${fsync}`), { fsync });
+      let next = 0;
+      const t0 = performance.now();
+      // `conc` clients, each sending one observation at a time and waiting for its ack (like HTTP requests).
+      await Promise.all(Array.from({ length: conc }, async () => { while (next < n) { const i = next++; await store.append([obs(i)]); } }));
+      const s = (performance.now() - t0) / 1000;
+      out[fsync ? "store_durable_obs_per_s" : "store_nofsync_obs_per_s"] = round(n / s, 0);
+      if (fsync) out.store_fsyncs = store.counters.fsyncs;
+      await store.close();
+    }
+    // Through the service: validation + target cap + durable append; learning (base inference) runs behind.
+    const learner = await OnlineLearner.load(join(repoRoot, "models", "alpaca-s3"));
+    const svc = await OnlineService.open(learner, { stateDir: join(dir, "svc") });
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: conc }, async () => { while (next < n) { const i = next++; await svc.observe(obs(i)); } }));
+    out.service_durable_acks_per_s = round(n / ((performance.now() - t0) / 1000), 0);
+    await svc.idle();
+    out.service_learned_per_s = round(n / ((performance.now() - t0) / 1000), 0);
+    await svc.close();
+    await learner.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+runMain(async () => {
+  const rows = args.includes("--no-quality") ? [] : await quality();
+  if (rows.length) {
+    console.log("\n| stream | n | coverage static → online | MAE static → online (ratio, target) | τ static → online | S³ / oracle static → online |");
+    console.log("|---|---|---|---|---|---|");
+    for (const r of rows) console.log(`| ${r.file}/${r.llm} | ${r.n} | ${r.staticCoverage} → **${r.onlineCoverage}** | ${r.staticMae} → ${r.onlineMae} (×${r.maeRatio}, ≤ ×${r.maeTarget}) | ${r.staticTau} → ${r.onlineTau} | ${r.s3StaticOfOracle} → ${r.s3OnlineOfOracle} |`);
+    console.log(`\n${rows.filter((r) => r.pass).length} of ${rows.length} streams meet every target`);
+  }
+  const ing = args.includes("--no-ingest") ? {} : await ingest();
+  if (Object.keys(ing).length) console.log("ingest:", ing);
+  if (args.includes("--json")) console.log(JSON.stringify({ quantile: Q, rows, ingest: ing }));
+});

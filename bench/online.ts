@@ -70,7 +70,8 @@ async function quality(): Promise<Row[]> {
     if (short) console.log(`${f.name}: ${short} of ${byLlm.size} LLM streams have < ${MIN_RECORDS} records, skipped`);
     const limit = Number(arg("--limit-streams") ?? Infinity);
     for (const [llm, trace] of streams.slice(0, limit)) {
-      const learner = new OnlineLearner(base, { quantile: Q });
+      const calibrator = { ...(arg("--slope-ridge") ? { slopeRidge: Number(arg("--slope-ridge")) } : {}), ...(arg("--window") ? { window: Number(arg("--window")) } : {}), ...(arg("--gamma") ? { gamma: Number(arg("--gamma")) } : {}) };
+      const learner = new OnlineLearner(base, { quantile: Q, calibrator });
       const recs = await replay(learner, trace, { quantile: Q });
       const s = summarize(recs, Q);
       const half = Math.floor(recs.length / 2);

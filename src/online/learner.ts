@@ -23,6 +23,7 @@ import { LenpredError } from "../util/errors.js";
 import { asObject } from "../util/fields.js";
 import { readJsonFile } from "../util/json-file.js";
 import { Calibrator, DEFAULT_CALIBRATOR, type CalibratorOptions, type CalibratorState } from "./calibrator.js";
+import { DEFAULT_FAST, FastHead, fastFeatures, findFastMember, type FastFeatures, type FastHeadState, type FastMember, type FastOptions } from "./fast-member.js";
 import { checkModelName, DEFAULT_OBSERVATION_LIMITS, validateObservations, type ObservationLimits, type ValidObservation } from "./observation.js";
 import { WindowStats, type LiveStats, type StatsState } from "./stats.js";
 
@@ -52,12 +53,17 @@ export interface OnlineLearnerOptions {
   /** Base predictions cached by prompt hash (predict-then-observe reuses them). */
   baseCacheSize?: number;
   limits?: ObservationLimits;
+  /** Online learning of the n-gram member's readout per target (default on when the base has one); false = off. */
+  fast?: Partial<FastOptions> | false;
 }
 
-export interface TargetSnapshot { calibrator: CalibratorState; stats: StatsState }
+export interface TargetSnapshot { calibrator: CalibratorState; stats: StatsState; fast?: FastHeadState }
 export interface LearnerSnapshot { version: 1; learnedSeq: number; targets: Record<string, TargetSnapshot> }
 
-interface Target { calibrator: Calibrator; stats: WindowStats }
+interface Target { calibrator: Calibrator; stats: WindowStats; fast?: FastHead }
+
+/** A base prediction with what the fast member needs to re-read it per target. */
+interface BaseEntry { pred: Prediction; ff?: FastFeatures }
 
 /** Pseudo-count of the base model's bucket probabilities when mixed with the learned residual distribution. */
 const BASE_PRIOR = 4;
@@ -71,7 +77,9 @@ export class OnlineLearner {
   private readonly targets = new Map<string, Target>();
   /** Target names admitted (with state, or queued to get it). */
   private readonly admitted = new Set<string>();
-  private readonly cache = new Map<string, Prediction>();
+  private readonly cache = new Map<string, BaseEntry>();
+  private readonly fast: FastMember | undefined;
+  private readonly fastOpts: FastOptions;
   private readonly baseCacheSize: number;
   private chain: Promise<unknown> = Promise.resolve();
   /** Observations refused for the model cap (visible in metrics). */
@@ -88,6 +96,24 @@ export class OnlineLearner {
     this.statsWindow = opts.statsWindow ?? 500;
     this.baseCacheSize = opts.baseCacheSize ?? 4096;
     this.limits = opts.limits ?? DEFAULT_OBSERVATION_LIMITS;
+    this.fast = opts.fast === false ? undefined : findFastMember(base);
+    this.fastOpts = { ...DEFAULT_FAST, ...(opts.fast || {}) };
+  }
+
+  /** Whether the n-gram member is learned online (the base has one with a hidden layer). */
+  get learnsFastMember(): boolean {
+    return this.fast !== undefined;
+  }
+
+  private newTarget(): Target {
+    return { calibrator: new Calibrator(this.calOpts), stats: new WindowStats(this.statsWindow), ...(this.fast ? { fast: FastHead.from(this.fast, this.fastOpts) } : {}) };
+  }
+
+  /** The calibrator's input for a target: log1p of the base ensemble, with the n-gram member re-read by the target's head. */
+  private inputOf(t: Target | undefined, e: BaseEntry): number {
+    const x = Math.log1p(Math.max(0, e.pred.expectedTokens));
+    if (!t?.fast || !e.ff) return x;
+    return x + this.fast!.weight * (t.fast.predict(e.ff.h) - e.ff.base);
   }
 
   /** Open a model directory as the base; reads its heldout.json MAE for the drift flag when present. */
@@ -184,26 +210,29 @@ export class OnlineLearner {
       let t = this.targets.get(o.model);
       if (!t) {
         if (this.targets.size >= this.maxModels) { this.refused++; return; }
-        t = { calibrator: new Calibrator(this.calOpts), stats: new WindowStats(this.statsWindow) };
+        t = this.newTarget();
         this.targets.set(o.model, t);
       }
-      const b = base[i]!;
+      const e = base[i]!;
       // Prequential: score what would have been predicted before learning this observation.
-      const before = this.assemble(t, b, this.quantile, o.model);
-      const baseReserve = this.baseReserve(b, this.quantile);
-      t.stats.push(before.expectedTokens, o.output_tokens, before.reserveTokens, b.expectedTokens, baseReserve);
-      t.calibrator.observe(Math.log1p(Math.max(0, b.expectedTokens)), Math.log1p(o.output_tokens), [this.quantile]);
+      const before = this.assemble(t, e, this.quantile, o.model);
+      const baseReserve = this.baseReserve(e.pred, this.quantile);
+      t.stats.push(before.expectedTokens, o.output_tokens, before.reserveTokens, e.pred.expectedTokens, baseReserve);
+      const y = Math.log1p(o.output_tokens);
+      t.calibrator.observe(this.inputOf(t, e), y, [this.quantile]);
+      if (t.fast && e.ff) t.fast.step(e.ff.h, y);
     });
     for (const o of obs) if (o.seq !== undefined && o.seq > this.learnedSeq) this.learnedSeq = o.seq;
   }
 
-  private assemble(t: Target | undefined, b: Prediction, q: number, model: string): OnlinePrediction {
+  private assemble(t: Target | undefined, e: BaseEntry, q: number, model: string): OnlinePrediction {
+    const b = e.pred;
     const baseReserve = this.baseReserve(b, q);
     if (!t || t.calibrator.size === 0) {
       return { ...b, reserveTokens: baseReserve, model, observations: t?.calibrator.n ?? 0 };
     }
     const cal = t.calibrator;
-    const x = Math.log1p(Math.max(0, b.expectedTokens));
+    const x = this.inputOf(t, e);
     const expectedTokens = Math.max(0, Math.expm1(cal.center(x)));
     const reserveTokens = Math.max(0, Math.ceil(Math.expm1(cal.reserveLog(x, q, Math.log1p(baseReserve)))));
     // Bucket distribution: the learned residuals around the calibrated center, mixed with the base's.
@@ -226,16 +255,17 @@ export class OnlineLearner {
     return Math.max(b.upperBound, b.expectedTokens);
   }
 
-  private async basePredict(prompts: string[]): Promise<Prediction[]> {
+  private async basePredict(prompts: string[]): Promise<BaseEntry[]> {
     const keys = prompts.map(promptKey);
     const missing: number[] = [];
     keys.forEach((k, i) => { if (!this.cache.has(k) && !missing.some((j) => keys[j] === k)) missing.push(i); });
-    const got = new Map<string, Prediction>();
+    const got = new Map<string, BaseEntry>();
     if (missing.length) {
       const preds = await this.base.predictBatch(missing.map((i) => prompts[i]!));
       missing.forEach((i, j) => {
-        got.set(keys[i]!, preds[j]!);
-        this.cache.set(keys[i]!, preds[j]!);
+        const entry: BaseEntry = { pred: preds[j]!, ...(this.fast ? { ff: fastFeatures(this.fast, prompts[i]!) } : {}) };
+        got.set(keys[i]!, entry);
+        this.cache.set(keys[i]!, entry);
         // Bounded: drop the oldest entries (Map iterates in insertion order).
         if (this.cache.size > this.baseCacheSize) this.cache.delete(this.cache.keys().next().value!);
       });
@@ -257,7 +287,7 @@ export class OnlineLearner {
 
   snapshot(): LearnerSnapshot {
     const targets: Record<string, TargetSnapshot> = {};
-    for (const [m, t] of this.targets) targets[m] = { calibrator: t.calibrator.toJSON(), stats: t.stats.toJSON() };
+    for (const [m, t] of this.targets) targets[m] = { calibrator: t.calibrator.toJSON(), stats: t.stats.toJSON(), ...(t.fast ? { fast: t.fast.toJSON() } : {}) };
     return { version: 1, learnedSeq: this.learnedSeq, targets };
   }
 
@@ -277,7 +307,8 @@ export class OnlineLearner {
         throw new LenpredError("malformed calibrator state", { file, field: `targets.${name}.calibrator` });
       }
       this.admitted.add(name);
-      this.targets.set(name, { calibrator: Calibrator.restore(c, this.calOpts), stats: WindowStats.restore(t.stats, this.statsWindow) });
+      const fast = this.fast ? (t.fast ? FastHead.restore(t.fast, this.fast, this.fastOpts) : undefined) ?? FastHead.from(this.fast, this.fastOpts) : undefined;
+      this.targets.set(name, { calibrator: Calibrator.restore(c, this.calOpts), stats: WindowStats.restore(t.stats, this.statsWindow), ...(fast ? { fast } : {}) });
     }
   }
 

@@ -125,7 +125,12 @@ describe("OnlineService", () => {
     await a.store!.close();
     const b = await OnlineService.open(new OnlineLearner(new SyntheticBase()), { stateDir: dir });
     expect(b.stats().resumed).toBe(300 - snap.learnedSeq);
-    expect(await b.predictBatch(["len=90 q"], { model: "gpt" })).toEqual(expected);
+    // The calibration is the same window, so the same fit; ACI is replayed in the store's batches rather than
+    // the live ones (scored against the state before each batch), so its level may differ slightly.
+    const [got] = await b.predictBatch(["len=90 q"], { model: "gpt" });
+    expect(got!.expectedTokens).toBeCloseTo(expected[0]!.expectedTokens, 6);
+    expect(got!.bucket).toBe(expected[0]!.bucket);
+    expect(Math.abs(got!.reserveTokens / expected[0]!.reserveTokens - 1)).toBeLessThan(0.05);
     expect(b.stats().targets[0]!.observations).toBe(300);
     await b.close();
   });

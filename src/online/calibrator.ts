@@ -71,10 +71,14 @@ export class Calibrator {
    * observation (the base model's own q-reservation, in log1p tokens).
    */
   reserveLog(x: number, q: number, fallback: number): number {
+    return this.reserveLogAt(x, q, fallback, this.alphaFor(q));
+  }
+
+  private reserveLogAt(x: number, q: number, fallback: number, alpha: number): number {
     const f = this.current();
     const m = f.scores.length;
     if (m === 0) return fallback;
-    const level = 1 - this.alphaFor(q);
+    const level = 1 - alpha;
     let s: number;
     // Finite-sample conformal quantile: rank ⌈(m + 1)·level⌉ of m; beyond the largest score, widen past it.
     const rank = Math.ceil((m + 1) * level);
@@ -93,17 +97,30 @@ export class Calibrator {
 
   /** Learn from one observation (x = base log1p prediction, y = observed log1p length). */
   observe(x: number, y: number, levels: number[] = []): void {
-    // ACI: score the reservations this state would have made, before it learns the observation.
+    this.observeBatch([x], [y], levels);
+  }
+
+  /**
+   * Learn a batch of observations that arrived together: each is scored (ACI) against the state before the
+   * batch, then all are added, so the fit is recomputed once per batch rather than once per observation.
+   */
+  observeBatch(xs: ArrayLike<number>, ys: ArrayLike<number>, levels: number[] = []): void {
     for (const q of new Set([...levels, ...this.aci.keys()])) {
       if (!this.aci.has(q) && this.aci.size >= this.opts.maxLevels) continue;
-      const a = this.alphaFor(q);
-      const err = this.size > 0 && y > this.reserveLog(x, q, Infinity) ? 1 : 0;
-      // Clamp so a long run of one outcome cannot wind α_t up without bound.
-      this.aci.set(q, Math.min(1.5, Math.max(-0.5, a + this.opts.gamma * ((1 - q) - err))));
+      let a = this.alphaFor(q);
+      for (let i = 0; i < xs.length; i++) {
+        // Score the reservation this state would have made, before it learns the observation.
+        const err = this.size > 0 && ys[i]! > this.reserveLogAt(xs[i]!, q, Infinity, a) ? 1 : 0;
+        // Clamp so a long run of one outcome cannot wind α_t up without bound.
+        a = Math.min(1.5, Math.max(-0.5, a + this.opts.gamma * ((1 - q) - err)));
+      }
+      this.aci.set(q, a);
     }
-    this.xs.push(x);
-    this.ys.push(y);
-    this.n++;
+    for (let i = 0; i < xs.length; i++) {
+      this.xs.push(xs[i]!);
+      this.ys.push(ys[i]!);
+      this.n++;
+    }
     this.fit = undefined;
   }
 

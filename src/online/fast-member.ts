@@ -18,6 +18,8 @@ import type { Predictor } from "../predictor/types.js";
 export interface FastOptions {
   /** AdaGrad learning rate of the readout. */
   lr: number;
+  /** Weight of the adapted n-gram in the log-space average (default: its weight in the base ensemble). */
+  weight?: number;
   /** Huber δ on log length. */
   delta: number;
 }

@@ -65,6 +65,9 @@ interface Target { calibrator: Calibrator; stats: WindowStats; fast?: FastHead }
 /** A base prediction with what the fast member needs to re-read it per target. */
 interface BaseEntry { pred: Prediction; ff?: FastFeatures }
 
+/** Most observations learned with one base-model batch. */
+const LEARN_BATCH = 256;
+
 /** Pseudo-count of the base model's bucket probabilities when mixed with the learned residual distribution. */
 const BASE_PRIOR = 4;
 
@@ -81,7 +84,9 @@ export class OnlineLearner {
   private readonly fast: FastMember | undefined;
   private readonly fastOpts: FastOptions;
   private readonly baseCacheSize: number;
-  private chain: Promise<unknown> = Promise.resolve();
+  private queue: { obs: ValidObservation[]; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private queued = 0;
+  private draining: Promise<void> | undefined;
   /** Observations refused for the model cap (visible in metrics). */
   refused = 0;
   /** Highest store seq learned (observations that came through a store carry one). */
@@ -113,7 +118,7 @@ export class OnlineLearner {
   private inputOf(t: Target | undefined, e: BaseEntry): number {
     const x = Math.log1p(Math.max(0, e.pred.expectedTokens));
     if (!t?.fast || !e.ff) return x;
-    return x + this.fast!.weight * (t.fast.predict(e.ff.h) - e.ff.base);
+    return x + (this.fastOpts.weight ?? this.fast!.weight) * (t.fast.predict(e.ff.h) - e.ff.base);
   }
 
   /** Open a model directory as the base; reads its heldout.json MAE for the drift flag when present. */
@@ -172,14 +177,52 @@ export class OnlineLearner {
    */
   async observe(body: unknown): Promise<void> {
     const obs = this.admit(body);
-    const run = this.chain.then(() => this.learn(obs));
-    this.chain = run.catch(() => undefined);
-    return run;
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ obs, resolve, reject });
+      this.queued += obs.length;
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.draining) return;
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined;
+      if (this.queue.length) this.kick(); // queued between the loop's last check and here
+    });
+  }
+
+  /**
+   * Learn queued calls in order; calls queued while a batch is being learned are coalesced into the next one,
+   * so concurrent observers share one base-model batch instead of one inference each.
+   */
+  private async drain(): Promise<void> {
+    while (this.queue.length) {
+      const calls: typeof this.queue = [];
+      let n = 0;
+      while (this.queue.length && (calls.length === 0 || n + this.queue[0]!.obs.length <= LEARN_BATCH)) {
+        const c = this.queue.shift()!;
+        calls.push(c);
+        n += c.obs.length;
+      }
+      this.queued -= n;
+      try {
+        await this.learn(calls.flatMap((c) => c.obs));
+        for (const c of calls) c.resolve();
+      } catch (e) {
+        for (const c of calls) c.reject(e as Error);
+      }
+    }
+  }
+
+  /** Observations waiting to be learned. */
+  get backlog(): number {
+    return this.queued;
   }
 
   /** Resolves once every queued observation is learned. */
   async idle(): Promise<void> {
-    await this.chain;
+    while (this.draining) await this.draining;
   }
 
   /** Validate (unless already validated) and check the target cap: what the service does before storing. */
@@ -206,6 +249,8 @@ export class OnlineLearner {
 
   private async learn(obs: ValidObservation[]): Promise<void> {
     const base = await this.basePredict(obs.map((o) => o.prompt));
+    // Group by target, keeping order: a batch is scored against the state before it, then learned at once.
+    const groups = new Map<Target, number[]>();
     obs.forEach((o, i) => {
       let t = this.targets.get(o.model);
       if (!t) {
@@ -213,16 +258,33 @@ export class OnlineLearner {
         t = this.newTarget();
         this.targets.set(o.model, t);
       }
-      const e = base[i]!;
-      // Prequential: score what would have been predicted before learning this observation.
-      const before = this.assemble(t, e, this.quantile, o.model);
-      const baseReserve = this.baseReserve(e.pred, this.quantile);
-      t.stats.push(before.expectedTokens, o.output_tokens, before.reserveTokens, e.pred.expectedTokens, baseReserve);
-      const y = Math.log1p(o.output_tokens);
-      t.calibrator.observe(this.inputOf(t, e), y, [this.quantile]);
-      if (t.fast && e.ff) t.fast.step(e.ff.h, y);
+      (groups.get(t) ?? groups.set(t, []).get(t)!).push(i);
     });
+    for (const [t, idx] of groups) {
+      const xs: number[] = [], ys: number[] = [];
+      for (const i of idx) {
+        const e = base[i]!, o = obs[i]!;
+        // Prequential: score what would have been predicted before learning this observation.
+        const x = this.inputOf(t, e);
+        const { expectedTokens, reserveTokens } = this.point(t, x, e.pred, this.quantile);
+        t.stats.push(expectedTokens, o.output_tokens, reserveTokens, e.pred.expectedTokens, this.baseReserve(e.pred, this.quantile));
+        xs.push(x);
+        ys.push(Math.log1p(o.output_tokens));
+      }
+      t.calibrator.observeBatch(xs, ys, [this.quantile]);
+      if (t.fast) idx.forEach((i, j) => { const ff = base[i]!.ff; if (ff) t.fast!.step(ff.h, ys[j]!); });
+    }
     for (const o of obs) if (o.seq !== undefined && o.seq > this.learnedSeq) this.learnedSeq = o.seq;
+  }
+
+  /** Point estimate and reservation of a target with state, for calibrator input x. */
+  private point(t: Target, x: number, b: Prediction, q: number): { expectedTokens: number; reserveTokens: number } {
+    if (t.calibrator.size === 0) return { expectedTokens: b.expectedTokens, reserveTokens: this.baseReserve(b, q) };
+    const cal = t.calibrator;
+    return {
+      expectedTokens: Math.max(0, Math.expm1(cal.center(x))),
+      reserveTokens: Math.max(0, Math.ceil(Math.expm1(cal.reserveLog(x, q, Math.log1p(this.baseReserve(b, q)))))),
+    };
   }
 
   private assemble(t: Target | undefined, e: BaseEntry, q: number, model: string): OnlinePrediction {
@@ -233,8 +295,7 @@ export class OnlineLearner {
     }
     const cal = t.calibrator;
     const x = this.inputOf(t, e);
-    const expectedTokens = Math.max(0, Math.expm1(cal.center(x)));
-    const reserveTokens = Math.max(0, Math.ceil(Math.expm1(cal.reserveLog(x, q, Math.log1p(baseReserve)))));
+    const { expectedTokens, reserveTokens } = this.point(t, x, b, q);
     // Bucket distribution: the learned residuals around the calibrated center, mixed with the base's.
     const k = bucketCount(this.buckets);
     const probs = new Array<number>(k).fill(0);
@@ -313,7 +374,7 @@ export class OnlineLearner {
   }
 
   async dispose(): Promise<void> {
-    await this.chain;
+    await this.idle();
     const d = (this.base as { dispose?: () => Promise<void> }).dispose;
     if (d) await d.call(this.base);
   }

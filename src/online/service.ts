@@ -93,9 +93,11 @@ export class OnlineService {
     return { accepted: stored.length, lastSeq: this.store?.lastSeq };
   }
 
-  /** Resolves when every accepted observation is learned. */
-  idle(): Promise<void> {
-    return this.learner.idle();
+  /** Resolves when every accepted observation is learned and no snapshot is being written. */
+  async idle(): Promise<void> {
+    await this.learner.idle();
+    await new Promise((r) => setImmediate(r)); // let the last learn's continuation start its snapshot
+    while (this.snapshotting) await this.snapshotting;
   }
 
   private maybeSnapshot(): void {

@@ -145,6 +145,17 @@ async function ingest(): Promise<Record<string, number>> {
     await svc.idle();
     out.service_learned_per_s = round(n / ((performance.now() - t0) / 1000), 0);
     await svc.close();
+    // Novel prompts: learning needs one base-model (DistilBERT + n-gram) inference per observation.
+    const m = Math.min(n, 5000);
+    const svc2 = await OnlineService.open(learner, { stateDir: join(dir, "svc-unique") });
+    const uniq = (i: number) => ({ ...obs(i), prompt: `Question ${i}: explain item ${i * 7919 % 100003} of the catalogue and compare it with item ${i}.` });
+    next = 0;
+    const t1 = performance.now();
+    await Promise.all(Array.from({ length: conc }, async () => { while (next < m) { const i = next++; await svc2.observe(uniq(i)); } }));
+    out.service_unique_prompts_acks_per_s = round(m / ((performance.now() - t1) / 1000), 0);
+    await svc2.idle();
+    out.service_unique_prompts_learned_per_s = round(m / ((performance.now() - t1) / 1000), 0);
+    await svc2.close();
     await learner.dispose();
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -131,3 +131,27 @@ describe("OnlineLearner targets", () => {
     expect(base.calls).toBe(2);
   });
 });
+
+describe("OnlineLearner never blocks predictions", () => {
+  it("predicts while an observation's learning is still waiting for the base model", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    class SlowBase extends SyntheticBase {
+      override async predictBatch(prompts: string[]) {
+        if (prompts.some((p) => p.includes("slow"))) await gate;
+        return super.predictBatch(prompts);
+      }
+    }
+    const l = new OnlineLearner(new SlowBase());
+    await l.observe([{ prompt: "len=10 warm", output_tokens: 30, model: "m" }]);
+    let learned = false;
+    const pending = l.observe([{ prompt: "len=10 slow", output_tokens: 30, model: "m" }]).then(() => (learned = true));
+    const [p] = await l.predictBatch(["len=20 fast"], { model: "m" });
+    expect(learned).toBe(false);
+    expect(l.backlog).toBe(0); // taken off the queue, being learned
+    expect(p!.observations).toBe(1);
+    release();
+    await pending;
+    expect((await l.predictBatch(["len=20 fast"], { model: "m" }))[0]!.observations).toBe(2);
+  });
+});

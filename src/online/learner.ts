@@ -364,12 +364,16 @@ export class OnlineLearner {
       checkModelName(name, { file, field: `targets.${name}` });
       const t = asObject(v, { file, field: `targets.${name}` }) as unknown as TargetSnapshot;
       const c = t.calibrator;
-      if (!c || !Array.isArray(c.xs) || !Array.isArray(c.ys) || c.xs.length !== c.ys.length || !Array.isArray(c.aci) || !Number.isInteger(c.n)) {
+      const finite = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isFinite(x));
+      if (!c || !finite(c.xs) || !finite(c.ys) || c.xs.length !== c.ys.length || !Array.isArray(c.aci) || !c.aci.every((p) => Array.isArray(p) && p.length === 2 && finite(p)) || !Number.isInteger(c.n)) {
         throw new LenpredError("malformed calibrator state", { file, field: `targets.${name}.calibrator` });
       }
       this.admitted.add(name);
       const fast = this.fast ? (t.fast ? FastHead.restore(t.fast, this.fast, this.fastOpts) : undefined) ?? FastHead.from(this.fast, this.fastOpts) : undefined;
-      this.targets.set(name, { calibrator: Calibrator.restore(c, this.calOpts), stats: WindowStats.restore(t.stats, this.statsWindow), ...(fast ? { fast } : {}) });
+      const st = t.stats;
+      const okStats = st && (["expected", "actual", "reserve"] as const).every((k) => Array.isArray(st[k]) && st[k].every((v) => typeof v === "number"));
+      const stats = okStats ? WindowStats.restore(st, this.statsWindow) : new WindowStats(this.statsWindow);
+      this.targets.set(name, { calibrator: Calibrator.restore(c, this.calOpts), stats, ...(fast ? { fast } : {}) });
     }
   }
 

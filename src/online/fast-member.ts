@@ -33,15 +33,23 @@ export interface FastMember {
 }
 
 export function findFastMember(base: Predictor): FastMember | undefined {
-  // Look through wrappers (LengthPredictor, caches) that expose the predictor they wrap as `inner`.
+  const m = findMember(base, (p) => p.name === "ngram" && (p as NgramPredictor).params?.hidden > 0);
+  return m && { ngram: m.predictor as NgramPredictor, weight: m.weight };
+}
+
+/**
+ * The member of a base predictor that matches `test`, with its normalised weight in the ensemble's log-space
+ * average (1 when the base is that predictor itself). Looks through wrappers (LengthPredictor, caches) that
+ * expose the predictor they wrap as `inner`.
+ */
+export function findMember(base: Predictor, test: (p: Predictor) => boolean): { predictor: Predictor; weight: number } | undefined {
   let inner: Predictor = base;
   for (let d = 0; d < 4 && (inner instanceof LengthPredictor || isPredictor((inner as { inner?: unknown }).inner)); d++) inner = (inner as { inner: Predictor }).inner;
-  const isNgram = (p: Predictor): p is NgramPredictor => p.name === "ngram" && (p as NgramPredictor).params?.hidden > 0;
-  if (isNgram(inner)) return { ngram: inner, weight: 1 };
+  if (test(inner)) return { predictor: inner, weight: 1 };
   if (inner instanceof EnsemblePredictor) {
     const total = inner.members.reduce((s, m) => s + m.weight, 0);
-    const m = inner.members.find((x) => isNgram(x.predictor));
-    if (m) return { ngram: m.predictor as NgramPredictor, weight: m.weight / total };
+    const m = inner.members.find((x) => test(x.predictor));
+    if (m) return { predictor: m.predictor, weight: m.weight / total };
   }
   return undefined;
 }

@@ -23,7 +23,7 @@ import { LenpredError } from "../util/errors.js";
 import { asObject } from "../util/fields.js";
 import { readJsonFile } from "../util/json-file.js";
 import { Calibrator, DEFAULT_CALIBRATOR, type CalibratorOptions, type CalibratorState } from "./calibrator.js";
-import { DEFAULT_FAST, FastHead, fastFeatures, findFastMember, type FastFeatures, type FastHeadState, type FastMember, type FastOptions } from "./fast-member.js";
+import { DEFAULT_FAST, FastHead, fastFeatures, findFastMember, findMember, type FastFeatures, type FastHeadState, type FastMember, type FastOptions } from "./fast-member.js";
 import { checkModelName, DEFAULT_OBSERVATION_LIMITS, validateObservations, type ObservationLimits, type ValidObservation } from "./observation.js";
 import { WindowStats, type LiveStats, type StatsState } from "./stats.js";
 
@@ -60,7 +60,7 @@ export interface OnlineLearnerOptions {
 export interface TargetSnapshot { calibrator: CalibratorState; stats: StatsState; fast?: FastHeadState }
 export interface LearnerSnapshot { version: 1; learnedSeq: number; targets: Record<string, TargetSnapshot> }
 
-interface Target { calibrator: Calibrator; stats: WindowStats; fast?: FastHead }
+interface Target { calibrator: Calibrator; stats: WindowStats; fast?: FastHead; member?: Predictor }
 
 /** A base prediction with what the fast member needs to re-read it per target. */
 interface BaseEntry { pred: Prediction; ff?: FastFeatures }
@@ -83,12 +83,16 @@ export class OnlineLearner {
   private readonly cache = new Map<string, BaseEntry>();
   private readonly fast: FastMember | undefined;
   private readonly fastOpts: FastOptions;
+  /** The base's DistilBERT member (a retrained per-target copy replaces its contribution). */
+  private readonly slow: { predictor: Predictor; weight: number } | undefined;
   private readonly baseCacheSize: number;
   private queue: { obs: ValidObservation[]; resolve: () => void; reject: (e: Error) => void }[] = [];
   private queued = 0;
   private draining: Promise<void> | undefined;
   /** Observations refused for the model cap (visible in metrics). */
   refused = 0;
+  /** The base model directory, when loaded from one (retraining starts from its DistilBERT member). */
+  modelDir: string | undefined;
   /** Highest store seq learned (observations that came through a store carry one). */
   learnedSeq = 0;
 
@@ -103,6 +107,38 @@ export class OnlineLearner {
     this.limits = opts.limits ?? DEFAULT_OBSERVATION_LIMITS;
     this.fast = opts.fast === false ? undefined : findFastMember(base);
     this.fastOpts = { ...DEFAULT_FAST, ...(opts.fast || {}) };
+    this.slow = findMember(base, (p) => p.name === "distilbert");
+  }
+
+  /** Whether the base has a DistilBERT member that a retrained one can replace per target. */
+  get hasSlowMember(): boolean {
+    return this.slow !== undefined;
+  }
+
+  /**
+   * Swap a target's DistilBERT member: a retrained predictor replaces the base member's contribution for that
+   * target (undefined = back to the base's). One reference swap; returns the previous one (to dispose later).
+   */
+  setMember(model: string, predictor: Predictor | undefined): Predictor | undefined {
+    const t = this.targets.get(model);
+    if (!t || !this.slow) throw new LenpredError(`no learned target '${model}' (or the base has no DistilBERT member)`, { field: "model" });
+    const old = t.member;
+    t.member = predictor;
+    return old;
+  }
+
+  /** A target's current DistilBERT member (its retrained one, or the base's). */
+  memberOf(model: string): Predictor | undefined {
+    return this.targets.get(model)?.member ?? this.slow?.predictor;
+  }
+
+  /** Per prompt, how much a target's retrained member moves the ensemble's log estimate (undefined: none). */
+  private async memberDeltas(t: Target | undefined, prompts: string[]): Promise<number[] | undefined> {
+    const member = t?.member;
+    if (!member || !this.slow) return undefined;
+    const [mine, base] = await Promise.all([member.predictBatch(prompts), this.slow.predictor.predictBatch(prompts)]);
+    const l = (p: Prediction) => Math.log1p(Math.max(0, p.expectedTokens));
+    return mine.map((p, i) => this.slow!.weight * (l(p) - l(base[i]!)));
   }
 
   /** Whether the n-gram member is learned online (the base has one with a hidden layer). */
@@ -115,8 +151,8 @@ export class OnlineLearner {
   }
 
   /** The calibrator's input for a target: log1p of the base ensemble, with the n-gram member re-read by the target's head. */
-  private inputOf(t: Target | undefined, e: BaseEntry): number {
-    const x = Math.log1p(Math.max(0, e.pred.expectedTokens));
+  private inputOf(t: Target | undefined, e: BaseEntry, delta = 0): number {
+    const x = Math.log1p(Math.max(0, e.pred.expectedTokens)) + delta;
     if (!t?.fast || !e.ff) return x;
     return x + (this.fastOpts.weight ?? this.fast!.weight) * (t.fast.predict(e.ff.h) - e.ff.base);
   }
@@ -130,6 +166,7 @@ export class OnlineLearner {
       if (typeof held?.metrics?.mae === "number") validationMae = held.metrics.mae;
     }
     const l = new OnlineLearner(base, { ...opts, validationMae });
+    l.modelDir = dir;
     if (opts.restore) l.restore(opts.restore);
     return l;
   }
@@ -151,7 +188,8 @@ export class OnlineLearner {
     checkQuantile(q);
     const base = await this.basePredict(prompts);
     const t = this.targets.get(model);
-    return base.map((b) => this.assemble(t, b, q, model));
+    const d = await this.memberDeltas(t, prompts);
+    return base.map((b, i) => this.assemble(t, b, q, model, d?.[i]));
   }
 
   /** What the base model alone predicts and reserves at q (the static reference a replay compares with). */
@@ -262,10 +300,11 @@ export class OnlineLearner {
     });
     for (const [t, idx] of groups) {
       const xs: number[] = [], ys: number[] = [];
-      for (const i of idx) {
+      const d = await this.memberDeltas(t, idx.map((i) => obs[i]!.prompt));
+      for (const [j, i] of idx.entries()) {
         const e = base[i]!, o = obs[i]!;
         // Prequential: score what would have been predicted before learning this observation.
-        const x = this.inputOf(t, e);
+        const x = this.inputOf(t, e, d?.[j]);
         const { expectedTokens, reserveTokens } = this.point(t, x, e.pred, this.quantile);
         t.stats.push(expectedTokens, o.output_tokens, reserveTokens, e.pred.expectedTokens, this.baseReserve(e.pred, this.quantile));
         xs.push(x);
@@ -287,14 +326,14 @@ export class OnlineLearner {
     };
   }
 
-  private assemble(t: Target | undefined, e: BaseEntry, q: number, model: string): OnlinePrediction {
+  private assemble(t: Target | undefined, e: BaseEntry, q: number, model: string, delta?: number): OnlinePrediction {
     const b = e.pred;
     const baseReserve = this.baseReserve(b, q);
     if (!t || t.calibrator.size === 0) {
       return { ...b, reserveTokens: baseReserve, model, observations: t?.calibrator.n ?? 0 };
     }
     const cal = t.calibrator;
-    const x = this.inputOf(t, e);
+    const x = this.inputOf(t, e, delta);
     const { expectedTokens, reserveTokens } = this.point(t, x, b, q);
     // Bucket distribution: the learned residuals around the calibrated center, mixed with the base's.
     const k = bucketCount(this.buckets);

@@ -137,17 +137,40 @@ async function ingest(): Promise<Record<string, number>> {
     }
     // Through the service: validation + target cap + durable append; learning (base inference) runs behind.
     const learner = await OnlineLearner.load(join(repoRoot, "models", "alpaca-s3"));
-    const svc = await OnlineService.open(learner, { stateDir: join(dir, "svc") });
+    const svc = await OnlineService.open(learner, { stateDir: join(dir, "svc"), retrain: { every: 0 } });
     let next = 0;
     const t0 = performance.now();
     await Promise.all(Array.from({ length: conc }, async () => { while (next < n) { const i = next++; await svc.observe(obs(i)); } }));
     out.service_durable_acks_per_s = round(n / ((performance.now() - t0) / 1000), 0);
     await svc.idle();
     out.service_learned_per_s = round(n / ((performance.now() - t0) / 1000), 0);
+    // Predict latency while a DistilBERT retrain runs (child process) vs none, same run, novel prompts.
+    const lat = async (tag: string, k: number, into: number[]) => {
+      for (let i = 0; i < k; i++) {
+        const t = performance.now();
+        await svc.predictBatch([`${tag} ${i}: what would you recommend for case ${i * 31 % 977}?`], { model: "llm-1" });
+        into.push(performance.now() - t);
+      }
+    };
+    const p99 = (ms: number[]) => ms.sort((a, b) => a - b)[Math.floor(0.99 * (ms.length - 1))]!;
+    const quiet: number[] = [];
+    await lat("quiet", 400, quiet);
+    out.predict_p99_ms_no_retrain = round(p99(quiet), 2);
+    const retrain = svc.retrain("llm-0", { maxSamples: 4000, epochs: 3, minSamples: 100 });
+    let running = true;
+    retrain.finally(() => { running = false; }).catch(() => undefined);
+    const during: number[] = [];
+    // Only calls that completed while the child was training count.
+    while (running && during.length < 4000) { const chunk: number[] = []; await lat(`busy${during.length}`, 50, chunk); if (running) during.push(...chunk); }
+    const r = await retrain;
+    out.predict_calls_during_retrain = during.length;
+    out.predict_p99_ms_during_retrain = round(p99(during), 2);
+    out.retrain_seconds = round(r.seconds, 1);
+    out.retrain_accepted = r.accepted ? 1 : 0;
     await svc.close();
     // Novel prompts: learning needs one base-model (DistilBERT + n-gram) inference per observation.
     const m = Math.min(n, 5000);
-    const svc2 = await OnlineService.open(learner, { stateDir: join(dir, "svc-unique") });
+    const svc2 = await OnlineService.open(learner, { stateDir: join(dir, "svc-unique"), retrain: { every: 0 } });
     const uniq = (i: number) => ({ ...obs(i), prompt: `Question ${i}: explain item ${i * 7919 % 100003} of the catalogue and compare it with item ${i}.` });
     next = 0;
     const t1 = performance.now();

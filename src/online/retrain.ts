@@ -3,7 +3,7 @@
  *
  *  1. the most recent `holdout` observations are held out; the rest (≤ `maxSamples`, newest) become a prepared
  *     train/val split in a scratch dir of the state dir;
- *  2. a child process runs `lenpred train --init <current member> --head <its head>` (low CPU priority, 1
+ *  2. a child process runs `lenpred train --init <current member> --head <its head>` (lowest CPU priority, 1
  *     thread), so predictions never wait for it;
  *  3. candidate and current member are each calibrated (median log offset on the newest training samples) and
  *     scored on the held-out observations; the candidate is swapped in only if its MAE is lower by `margin`.
@@ -107,7 +107,7 @@ function runTrain(args: string[], timeoutMs: number): Promise<string | undefined
   const cli = join(dirname(here), "..", ts ? "cli.ts" : "cli.js");
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...(ts ? ["--import", "tsx"] : []), cli, ...args], { cwd: repoRoot, stdio: ["ignore", "ignore", "pipe"] });
-    try { if (child.pid) setPriority(child.pid, 10); } catch { /* not permitted: run at normal priority */ }
+    try { if (child.pid) setPriority(child.pid, 19); } catch { /* not permitted: run at normal priority */ }
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);

@@ -245,8 +245,8 @@ export class OnlineService {
 
   /** Learn what is queued, snapshot, release the state dir. */
   async close(): Promise<void> {
-    await this.learner.idle();
-    await this.retraining;
+    await this.idle();
+    await this.retraining?.catch(() => undefined);
     await this.snapshotting;
     for (const m of this.members.values()) await disposeOf(m.predictor);
     if (this.store) {

@@ -31,6 +31,8 @@ const arg = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i +
 const Q = Number(arg("--quantile") ?? 0.9);
 const Q2 = Number(arg("--q2") ?? 0.95);
 const MIN_RECORDS = 300;
+/** Also replay each stream with background DistilBERT retraining every N observations (0 = skip). */
+const RETRAIN_EVERY = Number(arg("--retrain-every") ?? 0);
 
 /** Base predictions are the same for every LLM's stream of the same prompts: compute each prompt once. */
 class MemoPredictor implements Predictor {
@@ -54,6 +56,8 @@ interface Row {
   s3StaticOfOracle: number; s3OnlineOfOracle: number;
   /** S³ / oracle with online reserveTokens at the second, throughput-oriented quantile (--q2, default 0.95). */
   s3OnlineOfOracleQ2: number;
+  /** Second half with background DistilBERT retraining too (--retrain-every N). */
+  retrained?: { mae: number; coverage: number; tau: number; retrains: number; accepted: number };
   pass: boolean;
 }
 
@@ -81,6 +85,23 @@ async function quality(): Promise<Row[]> {
       const half = Math.floor(recs.length / 2);
       const sim = simulateHalf(recs.slice(half), trace.slice(half).map((r) => r.prompt_tokens ?? 0), profile, learner.buckets.edges);
       const st = s.static.secondHalf, on = s.online.secondHalf;
+      let retrained: Row["retrained"];
+      if (RETRAIN_EVERY > 0) {
+        // Same stream through a durable service that retrains the DistilBERT member every RETRAIN_EVERY observations.
+        const sd = mkdtempSync(join(tmpdir(), "lenpred-bench-retrain-"));
+        try {
+          const l3 = new OnlineLearner(base, { quantile: Q, calibrator, fast });
+          l3.modelDir = join(repoRoot, "models", "alpaca-s3");
+          const svc = await OnlineService.open(l3, { stateDir: sd, retrain: { every: RETRAIN_EVERY, minSamples: Math.min(RETRAIN_EVERY, 300), holdout: 100 } });
+          const recs3 = await replay(l3, trace, { quantile: Q, service: svc });
+          await svc.close();
+          const sc = summarize(recs3, Q).online.secondHalf;
+          const stt = svc.stats();
+          retrained = { mae: round(sc.mae, 1), coverage: round(sc.coverage, 3), tau: round(sc.kendallTau, 3), retrains: stt.retrains, accepted: stt.retrainsAccepted };
+        } finally {
+          rmSync(sd, { recursive: true, force: true });
+        }
+      }
       const recs2 = await replay(new OnlineLearner(base, { quantile: Q2, calibrator, fast }), trace, { quantile: Q2 });
       const sim2 = simulateHalf(recs2.slice(half), trace.slice(half).map((r) => r.prompt_tokens ?? 0), profile, learner.buckets.edges);
       const maeTarget = st.coverage < 0.5 ? 0.6 : 1.05;
@@ -90,10 +111,11 @@ async function quality(): Promise<Row[]> {
         staticMae: round(st.mae, 1), onlineMae: round(on.mae, 1), maeRatio: round(on.mae / st.mae, 3), maeTarget,
         staticTau: round(st.kendallTau, 3), onlineTau: round(on.kendallTau, 3),
         s3StaticOfOracle: round(sim.staticFrac, 3), s3OnlineOfOracle: round(sim.onlineFrac, 3), s3OnlineOfOracleQ2: round(sim2.onlineFrac, 3),
+        ...(retrained ? { retrained } : {}),
         pass: on.coverage >= 0.88 && on.coverage <= 0.92 && on.mae <= maeTarget * st.mae && sim.onlineFrac >= 0.9,
       };
       rows.push(row);
-      console.log(`${f.name}/${llm}: n ${row.n}  coverage ${row.staticCoverage} → ${row.onlineCoverage}  MAE ${row.staticMae} → ${row.onlineMae} (×${row.maeRatio}, target ≤ ×${maeTarget})  τ ${row.staticTau} → ${row.onlineTau}  S³/oracle ${row.s3StaticOfOracle} → ${row.s3OnlineOfOracle} (q ${Q2}: ${row.s3OnlineOfOracleQ2})${row.pass ? "" : "  (short of target)"}`);
+      console.log(`${f.name}/${llm}: n ${row.n}  coverage ${row.staticCoverage} → ${row.onlineCoverage}  MAE ${row.staticMae} → ${row.onlineMae} (×${row.maeRatio}, target ≤ ×${maeTarget})  τ ${row.staticTau} → ${row.onlineTau}  S³/oracle ${row.s3StaticOfOracle} → ${row.s3OnlineOfOracle} (q ${Q2}: ${row.s3OnlineOfOracleQ2})${row.retrained ? `  with retraining: MAE ${row.retrained.mae}, coverage ${row.retrained.coverage}, τ ${row.retrained.tau} (${row.retrained.accepted}/${row.retrained.retrains} retrains swapped in)` : ""}${row.pass ? "" : "  (short of target)"}`);
     }
   }
   await (base.inner as LengthPredictor).dispose();

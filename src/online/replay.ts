@@ -13,6 +13,7 @@ import { asObject, describe } from "../util/fields.js";
 import { readJsonl } from "../util/jsonl.js";
 import { renderVegaLiteSvg } from "../util/render-svg.js";
 import type { OnlineLearner, OnlinePrediction } from "./learner.js";
+import type { OnlineService } from "./service.js";
 import { checkModelName, validateObservation, type ValidObservation } from "./observation.js";
 
 export interface TraceRecord extends ValidObservation {
@@ -70,7 +71,11 @@ export async function readTrace(file: string, o: { target?: string; tokenizer?: 
 }
 
 /** Prequential pass: predict each record, then learn it. `onRecord` sees each record's prediction in order. */
-export async function replay(learner: OnlineLearner, trace: TraceRecord[], o: { quantile?: number; chunk?: number; onProgress?: (done: number) => void } = {}): Promise<ReplayRecord[]> {
+export async function replay(learner: OnlineLearner, trace: TraceRecord[], o: {
+  quantile?: number; chunk?: number; onProgress?: (done: number) => void;
+  /** Observe through this service (durable, with background retraining); each retrain it starts is waited for. */
+  service?: OnlineService;
+} = {}): Promise<ReplayRecord[]> {
   const chunk = o.chunk ?? 256;
   const out: ReplayRecord[] = [];
   for (let s = 0; s < trace.length; s += chunk) {
@@ -82,7 +87,11 @@ export async function replay(learner: OnlineLearner, trace: TraceRecord[], o: { 
       const [p] = await learner.predictBatch([r.prompt], { model: r.model, quantile: o.quantile });
       const st = statics[j]!;
       out.push(record(s + j, r, p!, st));
-      await learner.observe([r.prompt_tokens === undefined ? { prompt: r.prompt, output_tokens: r.output_tokens, model: r.model } : { prompt: r.prompt, output_tokens: r.output_tokens, model: r.model, prompt_tokens: r.prompt_tokens }]);
+      const obs = [r.prompt_tokens === undefined ? { prompt: r.prompt, output_tokens: r.output_tokens, model: r.model } : { prompt: r.prompt, output_tokens: r.output_tokens, model: r.model, prompt_tokens: r.prompt_tokens }];
+      if (o.service) {
+        await o.service.observe(obs);
+        await o.service.retrainIdle();
+      } else await learner.observe(obs);
     }
     o.onProgress?.(out.length);
   }

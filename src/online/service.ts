@@ -50,8 +50,9 @@ export interface ServiceStats {
   store?: ObservationStore["counters"] & { lastSeq: number };
   /** Observations learned again from the store at start-up. */
   resumed: number;
-  /** Retrains run, and the last result per target. */
+  /** Retrains run (and swapped in), and the last result per target. */
   retrains: number;
+  retrainsAccepted: number;
   lastRetrain: RetrainResult[];
 }
 
@@ -69,6 +70,7 @@ export class OnlineService {
   private readonly sinceRetrain = new Map<string, number>();
   private retraining: Promise<RetrainResult> | undefined;
   private retrainCount = 0;
+  private retrainsAccepted = 0;
   private readonly lastRetrain = new Map<string, RetrainResult>();
 
   private constructor(readonly learner: OnlineLearner, readonly store: ObservationStore | undefined, private readonly opts: OnlineServiceOptions) {
@@ -152,6 +154,12 @@ export class OnlineService {
     }
   }
 
+  /** Resolves when no retrain is running (including one started by the last learned batch). */
+  async retrainIdle(): Promise<void> {
+    await this.idle();
+    while (this.retraining) await this.retraining.catch(() => undefined);
+  }
+
   /**
    * Retrain one target's DistilBERT member now (in a child process) and swap it in if it is better on the most
    * recent held-out observations. One retrain at a time; predictions never wait for it.
@@ -187,6 +195,7 @@ export class OnlineService {
         if (current) setTimeout(() => { removeDir(current.dir).catch(() => undefined); }, 30_000).unref();
       }
       this.retrainCount++;
+      if (result.accepted) this.retrainsAccepted++;
       this.lastRetrain.set(model, result);
       return result;
     } finally {
@@ -238,6 +247,7 @@ export class OnlineService {
       refused: this.learner.refused,
       resumed: this.resumed,
       retrains: this.retrainCount,
+      retrainsAccepted: this.retrainsAccepted,
       lastRetrain: [...this.lastRetrain.values()],
       ...(this.store ? { store: { ...this.store.counters, lastSeq: this.store.lastSeq } } : {}),
     };

@@ -124,6 +124,15 @@ export class Calibrator {
     this.fit = undefined;
   }
 
+  /**
+   * The calibrator's input moved by `dx` on average (a member of the base was swapped): move the stored inputs
+   * with it, so that the fitted offset keeps meaning the same thing.
+   */
+  shiftInputs(dx: number): void {
+    this.xs = Ring.from(this.opts.window, this.xs.values().map((x) => x + dx));
+    this.fit = undefined;
+  }
+
   private alphaFor(q: number): number {
     return this.aci.get(q) ?? 1 - q;
   }

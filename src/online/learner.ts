@@ -119,11 +119,13 @@ export class OnlineLearner {
    * Swap a target's DistilBERT member: a retrained predictor replaces the base member's contribution for that
    * target (undefined = back to the base's). One reference swap; returns the previous one (to dispose later).
    */
-  setMember(model: string, predictor: Predictor | undefined): Predictor | undefined {
+  setMember(model: string, predictor: Predictor | undefined, inputShift = 0): Predictor | undefined {
     const t = this.targets.get(model);
     if (!t || !this.slow) throw new LenpredError(`no learned target '${model}' (or the base has no DistilBERT member)`, { field: "model" });
     const old = t.member;
     t.member = predictor;
+    // The window's inputs were computed with the old member: move them by the mean change it makes.
+    if (inputShift) t.calibrator.shiftInputs(this.slow.weight * inputShift);
     return old;
   }
 

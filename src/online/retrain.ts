@@ -56,7 +56,7 @@ export interface Sample { prompt: string; output_tokens: number; prompt_tokens?:
 /** Train a candidate in `work` from `initDir`; returns its directory and the scores (the caller swaps). */
 export async function retrainCandidate(p: {
   model: string; samples: Sample[]; initDir: string; current: Predictor; buckets: BucketScheme; work: string; cfg: RetrainConfig;
-}): Promise<{ result: RetrainResult; candidateDir?: string; candidate?: Predictor }> {
+}): Promise<{ result: RetrainResult; candidateDir?: string; candidate?: Predictor; meanShift?: number }> {
   const t0 = Date.now();
   const { cfg } = p;
   const samples = p.samples.slice(-cfg.maxSamples);
@@ -80,24 +80,27 @@ export async function retrainCandidate(p: {
   const { DistilBertPredictor } = await import("../predictor/distilbert.js");
   const candidate = await DistilBertPredictor.load(out, { threads: 1 });
   const calib = rest.slice(-300);
-  const [currentMae, candidateMae] = await Promise.all([heldOutMae(p.current, calib, held), heldOutMae(candidate, calib, held)]);
+  const [cur, cand] = await Promise.all([heldOutMae(p.current, calib, held), heldOutMae(candidate, calib, held)]);
+  const currentMae = cur.mae, candidateMae = cand.mae;
   const accepted = candidateMae < currentMae * (1 - cfg.margin);
+  // Mean change of the member's log estimate on recent prompts: the caller shifts its calibration by it.
+  const meanShift = cand.x.reduce((s, x, i) => s + x - cur.x[i]!, 0) / Math.max(1, cand.x.length);
   if (!accepted) await candidate.dispose();
   return {
     result: done({ heldOut: nHeld, currentMae, candidateMae, accepted, ...(accepted ? {} : { reason: "not better on the held-out observations" }) }),
-    ...(accepted ? { candidateDir: out, candidate } : {}),
+    ...(accepted ? { candidateDir: out, candidate, meanShift } : {}),
   };
 }
 
 /** MAE in tokens on `held` after a median log-offset calibration fitted on `calib` (both members get the same). */
-async function heldOutMae(m: Predictor, calib: Sample[], held: Sample[]): Promise<number> {
+async function heldOutMae(m: Predictor, calib: Sample[], held: Sample[]): Promise<{ mae: number; x: number[] }> {
   const preds = await m.predictBatch([...calib, ...held].map((s) => s.prompt));
   const x = preds.map((p) => Math.log1p(Math.max(0, p.expectedTokens)));
   const r = calib.map((s, i) => Math.log1p(s.output_tokens) - x[i]!).sort((a, b) => a - b);
   const off = r.length ? r[r.length >> 1]! : 0;
   let ae = 0;
   held.forEach((s, j) => { ae += Math.abs(Math.expm1(x[calib.length + j]! + off) - s.output_tokens); });
-  return ae / held.length;
+  return { mae: ae / held.length, x };
 }
 
 /** Run `lenpred train` in a child process at low priority; resolves with an error message or undefined. */

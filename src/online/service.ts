@@ -182,12 +182,12 @@ export class OnlineService {
       const current = this.members.get(model);
       const initDir = current?.dir ?? await this.baseMember();
       const currentPredictor = this.learner.memberOf(model)!;
-      const { result, candidate, candidateDir } = await retrainCandidate({ model, samples: samples.slice(-cfg.maxSamples), initDir, current: currentPredictor, buckets: this.learner.buckets, work, cfg });
+      const { result, candidate, candidateDir, meanShift } = await retrainCandidate({ model, samples: samples.slice(-cfg.maxSamples), initDir, current: currentPredictor, buckets: this.learner.buckets, work, cfg });
       if (candidate && candidateDir) {
         const dir = join(stateDir, "members", safeName(model), String(Date.now()));
         await mkdir(join(dir, ".."), { recursive: true });
         await rename(candidateDir, dir); // the loaded session no longer needs the path
-        const old = this.learner.setMember(model, candidate);
+        const old = this.learner.setMember(model, candidate, meanShift ?? 0);
         this.members.set(model, { dir, predictor: candidate });
         await this.writeMembers();
         // In-flight predictions may still hold the old member: dispose it a little later.

@@ -42,7 +42,7 @@ describe("background retraining of the DistilBERT member", () => {
     expect(svc.stats()).toMatchObject({ retrains: 2 });
     expect(svc.stats().lastRetrain[0]).toMatchObject({ model: "inverse", accepted: true, heldOut: 60 });
     const members = JSON.parse(readFileSync(join(dir, "members.json"), "utf8"));
-    expect(existsSync(join(dir, members.inverse, "model.onnx"))).toBe(true);
+    expect(existsSync(join(dir, members.inverse, "lenpred.json"))).toBe(true);
     const [after] = await svc.predictBatch(["Name one fact about jazz."], { model: "inverse" });
     await svc.close();
 

@@ -3,15 +3,13 @@
  * bucket scheme beside it, per-request predictions (from a predictions JSONL or a synthetic predictor) and
  * arrival times. Everything is validated with errors that name file, record and field.
  */
-import { existsSync, statSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename } from "node:path";
+import type { SplitLengths } from "../data/prepared-dir.js";
 import { bucketOf, validateScheme, type BucketScheme } from "../data/buckets.js";
-import { SPLITS } from "../data/records.js";
 import { LenpredError } from "../util/errors.js";
 import { asObject, describe, getNonNegInt } from "../util/fields.js";
 import { readJsonl } from "../util/jsonl.js";
 import { createRng, type Rng } from "../util/rng.js";
-import { readJsonFile } from "../util/json-file.js";
 
 /** Requests as parallel arrays (52k requests × 6 policies must stay fast). */
 export interface Trace {
@@ -40,51 +38,9 @@ export interface Predictions {
   source: string;
 }
 
-export interface RawTrace { prompt: number[]; output: number[]; files: string[] }
-
-/** Resolve `--data` (a prepared dir or a split JSONL) into split files and the scheme file. */
-export function resolveTraceFiles(data: string, split: string): { files: string[]; schemeFile: string } {
-  if (!existsSync(data)) throw new LenpredError("not found", { file: data });
-  if (statSync(data).isDirectory()) {
-    if (split === "all") {
-      // `prepare` writes no test split by default, so "all" means every split that exists.
-      const files = SPLITS.map((s) => join(data, `${s}.jsonl`)).filter((f) => existsSync(f));
-      if (files.length === 0) throw new LenpredError(`no ${SPLITS.join("/")}.jsonl here (is this a 'lenpred prepare' output dir?)`, { file: data });
-      return { files, schemeFile: join(data, "scheme.json") };
-    }
-    const file = join(data, `${split}.jsonl`);
-    if (!existsSync(file)) {
-      const have = SPLITS.filter((s) => existsSync(join(data, `${s}.jsonl`)));
-      throw new LenpredError(`split file not found (splits here: ${have.join(", ") || "none"}; 'lenpred prepare --test-fraction 0.1' makes a test split)`, { file, field: "split" });
-    }
-    return { files: [file], schemeFile: join(data, "scheme.json") };
-  }
-  if (split === "all") throw new LenpredError("--split all needs --data to be a prepared directory", { file: data });
-  return { files: [data], schemeFile: join(dirname(data), "scheme.json") };
-}
-
-export async function readScheme(file: string): Promise<BucketScheme> {
-  const unreadable = (code: string | undefined) => `cannot read bucket scheme (${code}); it must sit beside the split as scheme.json`;
-  const v = await readJsonFile(file, { missing: unreadable("ENOENT"), unreadable });
-  return validateScheme(asObject(v, { file }).buckets, file);
-}
-
-/** Read prompt/output token counts of PreparedRecords (prompts themselves are not needed). */
-export async function readSplits(files: string[], limit = Infinity): Promise<RawTrace> {
-  const prompt: number[] = [];
-  const output: number[] = [];
-  outer: for (const file of files) {
-    for await (const r of readJsonl(file)) {
-      if (prompt.length >= limit) break outer;
-      const place = { file, record: r.index };
-      const o = asObject(r.value, place);
-      prompt.push(getNonNegInt(o, "prompt_tokens", place)!);
-      output.push(getNonNegInt(o, "output_tokens", place)!);
-    }
-  }
-  if (prompt.length === 0) throw new LenpredError("the trace has no records", { file: files.join(", ") });
-  return { prompt, output, files };
-}
+/** Kept under the simulator's names; the prepared-directory format is owned by data/prepared-dir.ts. */
+export { readBucketScheme as readScheme, readSplitLengths as readSplits, resolveSplitFiles as resolveTraceFiles } from "../data/prepared-dir.js";
+export type RawTrace = SplitLengths;
 
 /**
  * Fit requests to the model: prompt + output ≤ maxSeqLen (output cut first, prompt kept ≥ 1 token of room

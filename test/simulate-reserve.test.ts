@@ -62,6 +62,6 @@ describe("simulate with reserveTokens", () => {
     writeFileSync(file, [line(0, { reserveTokens: 7 }), line(1, {})].join("\n") + "\n");
     await expect(readPredictions(file, 2, scheme)).rejects.toThrow(/record 1, field 'reserveTokens'/);
     writeFileSync(file, [line(0, { reserveTokens: -1 }), line(1, {})].join("\n") + "\n");
-    await expect(readPredictions(file, 2, scheme)).rejects.toThrow(/field 'reserveTokens'.*non-negative/);
+    await expect(readPredictions(file, 2, scheme)).rejects.toThrow(/field 'reserveTokens': expected a finite number >= 0/);
   });
 });

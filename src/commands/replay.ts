@@ -43,7 +43,8 @@ See docs/online.md.`)
         const t0 = Date.now();
         const recs = await replay(learner, trace, { quantile: o.quantile, onProgress: (d) => { if (process.stderr.isTTY) process.stderr.write(`\rreplayed ${d}/${trace.length}`); } });
         if (process.stderr.isTTY) process.stderr.write("\n");
-        await writeFileAtomic(o.out, recs.map((r) => JSON.stringify(r) + "\n").join(""));
+        const { writePredictionsFile } = await import("../data/predictions-file.js");
+        await writePredictionsFile(o.out, recs);
         const s = summarize(recs, o.quantile, o.window);
         if (o.summary) await writeJsonAtomic(o.summary, s);
         if (o.plot) await writeFileAtomic(o.plot, await learningCurveSvg(s, o.target ?? o.trace));

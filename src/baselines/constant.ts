@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { bucketCount, bucketMidpoint, type BucketScheme } from "../data/buckets.js";
 import type { PreparedRecord, PreparedScheme } from "../data/records.js";
-import { META_FILE, type ModelMeta } from "../predictor/load.js";
+import { META_FILE, type ModelMeta } from "../model-dir/index.js";
 import { LenpredError } from "../util/errors.js";
 import type { Prediction } from "../predictor/types.js";
 import { bucketPrediction, median, metaNumber, pointPrediction, saveModelDir, SyncPredictor } from "./common.js";

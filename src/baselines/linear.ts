@@ -5,7 +5,7 @@
  */
 import type { BucketScheme } from "../data/buckets.js";
 import type { PreparedRecord, PreparedScheme } from "../data/records.js";
-import type { ModelMeta } from "../predictor/load.js";
+import type { ModelMeta } from "../model-dir/index.js";
 import type { Prediction } from "../predictor/types.js";
 import { metaNumber, pointPrediction, saveModelDir, SyncPredictor, wordCount } from "./common.js";
 

@@ -7,6 +7,7 @@
  * by a Cast (half the file; ORT folds the casts when the session is created, so inference runs in float32 on
  * the float16-rounded weights, exactly what an F16 model.safetensors holds).
  */
+import { ONNX_ATTENTION_MASK, ONNX_INPUT_IDS, ONNX_OUTPUT } from "../model-dir/index.js";
 import { Graph, type ConstData, type Tensor, type TypedData } from "../engine/graph.js";
 import * as op from "../engine/ops.js";
 import { writeFileAtomic } from "../util/atomic.js";
@@ -93,14 +94,11 @@ export function int8ToU8(q: Int8Array): Uint8Array {
   return u;
 }
 
-export const ONNX_INPUTS = ["input_ids", "attention_mask"] as const;
-export const ONNX_OUTPUT = "logits";
-
 export function buildInferenceOnnx(config: DistilBertConfig, params: NamedTensors, opts: ExportOptions = {}): Uint8Array {
   validateParams(config, params);
   const g = new Graph("distilbert_sequence_classification");
-  const ids = g.input("input_ids", "int64", ["batch", "sequence"]);
-  const mask = g.input("attention_mask", "int64", ["batch", "sequence"]);
+  const ids = g.input(ONNX_INPUT_IDS, "int64", ["batch", "sequence"]);
+  const mask = g.input(ONNX_ATTENTION_MASK, "int64", ["batch", "sequence"]);
   const cache = new Map<string, ReturnType<Graph["initializer"]>>();
   const param = (name: string) => {
     let t = cache.get(name);
@@ -138,7 +136,7 @@ export function buildInferenceOnnx(config: DistilBertConfig, params: NamedTensor
   const { logits } = form === "engine"
     ? buildForward(g, config, param, ids, mask, { training: false, linear })
     : buildInferenceForward(g, config, param, ids, mask, { ...opts.inference, contrib: form === "contrib" });
-  g.output("logits", logits);
+  g.output(ONNX_OUTPUT, logits);
   const opset = opts.opset ?? 20;
   if (!EXPORT_OPSETS.includes(opset)) throw new LenpredError(`ONNX opset ${String(opset)} is not supported (${EXPORT_OPSETS.join(" or ")})`, { field: "opset" });
   const bytes = lowerGraph(g, opset).toOnnx({ producer: "lenpred", producerVersion: LENPRED_VERSION, opset });

@@ -16,7 +16,7 @@ import { upperBound } from "../data/buckets.js";
 import { LenpredError } from "../util/errors.js";
 import { checkQuantile, quantileBucket, type DecodeOptions } from "./decode.js";
 import type { DistilBertLoadOptions } from "./distilbert.js";
-import { loadPredictor, readModelMeta } from "./load.js";
+import { loadPredictor } from "./load.js";
 import { resolveModelDir } from "./bundled.js";
 import type { HubOptions } from "../hub/client.js";
 import type { Prediction, Predictor } from "./types.js";
@@ -71,10 +71,7 @@ export class LengthPredictor implements Predictor {
     checkQuantile(opts.quantile);
     checkMaxPromptChars(opts.maxPromptChars);
     const dir = await resolveModelDir(model, opts.hub);
-    const meta = await readModelMeta(dir);
-    const inner = meta.kind === "distilbert"
-      ? await (await import("./distilbert.js")).DistilBertPredictor.load(dir, opts)
-      : await loadPredictor(dir);
+    const inner = await loadPredictor(dir, opts);
     return new LengthPredictor(inner, opts.quantile, opts.maxPromptChars);
   }
 

@@ -15,6 +15,16 @@ export interface Prediction {
   probabilities?: number[];
 }
 
+/** Options a model kind's loader may use (the ONNX kind does; the others ignore them). */
+export interface PredictorLoadOptions {
+  /** onnxruntime intra-op threads (default 2). */
+  threads?: number;
+  /** Prompts per ONNX run in `predictBatch` (default 32). */
+  batchSize?: number;
+  /** Cap on padded tokens per ONNX run, so long prompts do not make huge batches (default 16384). */
+  maxBatchTokens?: number;
+}
+
 export interface Predictor {
   /** Short name used in reports, e.g. "majority", "ngram", "distilbert". */
   readonly name: string;

@@ -15,6 +15,7 @@
  * only what changed. A kill during a save leaves the previous directory intact; a kill between the two
  * renames of the swap leaves it under a `.tmp-*.old` name, which `recoverOutDir` puts back.
  */
+import { CONFIG_FILE, META_FILE } from "../model-dir/index.js";
 import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { NamedTensors } from "../model/tensors.js";
@@ -129,7 +130,7 @@ export async function saveRun(out: string, req: SaveRequest): Promise<void> {
       status: s.status, options: s.options, epochsDone: s.history.length, globalStep: s.globalStep,
       elapsedSeconds: s.elapsedSeconds, best: s.best, history: s.history,
     });
-    await writeFileAtomic(join(tmp, CARD_FILE), renderModelCard(s, await readJsonIf(join(tmp, "lenpred.json")), await readJsonIf(join(tmp, "config.json"))));
+    await writeFileAtomic(join(tmp, CARD_FILE), renderModelCard(s, await readJsonIf(join(tmp, META_FILE)), await readJsonIf(join(tmp, CONFIG_FILE))));
   });
 }
 

@@ -11,7 +11,7 @@
 import { bucketCount, bucketMidpoint, lowerBound, upperBound, type BucketScheme } from "../../data/buckets.js";
 import type { PreparedRecord, PreparedScheme } from "../../data/records.js";
 import { join } from "node:path";
-import { META_FILE, type ModelMeta } from "../../predictor/load.js";
+import { META_FILE, type ModelMeta } from "../../model-dir/index.js";
 import type { Prediction } from "../../predictor/types.js";
 import { LenpredError } from "../../util/errors.js";
 import { createRng, shuffleInPlace } from "../../util/rng.js";

@@ -8,7 +8,7 @@ import * as op from "../src/engine/ops.js";
 import { AdamWArena } from "../src/engine/adamw-kernel.js";
 import { adamwUpdate, linearWarmupDecay, Trainer } from "../src/engine/optim.js";
 import { f32, i64 } from "../src/engine/session.js";
-import type { NamedTensors } from "../src/model/tensors.js";
+import type { NamedTensors } from "../src/engine/tensors.js";
 import { createRng } from "../src/util/rng.js";
 
 /** loss = ½·Σ(w − t)² + ½·Σ(b − u)² → grads w − t and b − u. */

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { uniformBuckets } from "../src/data/buckets.js";
 import { LengthPredictor } from "../src/predictor/length-predictor.js";
 import { loadPredictor, modelKinds, registerModelKind } from "../src/predictor/load.js";
-import type { Predictor } from "../src/predictor/types.js";
+import type { Predictor } from "../src/model/prediction.js";
 import { LenpredError } from "../src/util/errors.js";
 import { tempDir } from "./helpers/tmp.js";
 

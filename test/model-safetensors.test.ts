@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../src/model/half.js";
 import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from "../src/model/safetensors.js";
-import type { NamedTensors } from "../src/model/tensors.js";
+import type { NamedTensors } from "../src/engine/tensors.js";
 import { LenpredError } from "../src/util/errors.js";
 import { tempDir } from "./helpers/tmp.js";
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { train } from "../src/train/loop.js";
 import { CHECKPOINT_DIR, TRAINING_FILE, loadRun, recoverOutDir } from "../src/train/run-dir.js";
 import { readTensorFile } from "../src/train/tensor-file.js";
-import type { NamedTensors } from "../src/model/tensors.js";
+import type { NamedTensors } from "../src/engine/tensors.js";
 import { bowHooks, synthData, testOptions } from "./helpers/train-fixtures.js";
 import { tempDir } from "./helpers/tmp.js";
 

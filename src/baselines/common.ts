@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { bucketOf, upperBound, type BucketScheme } from "../data/buckets.js";
 import type { PreparedRecord } from "../data/records.js";
 import { META_FILE, modelFile, type ModelMeta } from "../model-dir/index.js";
-import type { Prediction, PredictionRecord, Predictor } from "../predictor/types.js";
+import type { Prediction, PredictionRecord, Predictor } from "../model/prediction.js";
 import { openAtomicWriteStream, replaceDirAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError, type ErrorPlace } from "../util/errors.js";
 import { toJsonlLine } from "../util/jsonl.js";

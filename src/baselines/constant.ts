@@ -8,7 +8,7 @@ import { bucketCount, bucketMidpoint, type BucketScheme } from "../data/buckets.
 import type { PreparedRecord, PreparedScheme } from "../data/records.js";
 import { META_FILE, type ModelMeta } from "../model-dir/index.js";
 import { LenpredError } from "../util/errors.js";
-import type { Prediction } from "../predictor/types.js";
+import type { Prediction } from "../model/prediction.js";
 import { bucketPrediction, median, metaNumber, pointPrediction, saveModelDir, SyncPredictor } from "./common.js";
 
 export class ConstantPredictor extends SyncPredictor {

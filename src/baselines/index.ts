@@ -1,6 +1,6 @@
 /** Baseline training by kind from a prepared train split (saved ones are opened through predictor/load.ts). */
 import type { PreparedRecord, PreparedScheme } from "../data/records.js";
-import type { Predictor } from "../predictor/types.js";
+import type { Predictor } from "../model/prediction.js";
 import { LenpredError } from "../util/errors.js";
 import { trainMajority, trainMedian } from "./constant.js";
 import { trainLinear } from "./linear.js";

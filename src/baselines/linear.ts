@@ -6,7 +6,7 @@
 import type { BucketScheme } from "../data/buckets.js";
 import type { PreparedRecord, PreparedScheme } from "../data/records.js";
 import type { ModelMeta } from "../model-dir/index.js";
-import type { Prediction } from "../predictor/types.js";
+import type { Prediction } from "../model/prediction.js";
 import { metaNumber, pointPrediction, saveModelDir, SyncPredictor, wordCount } from "./common.js";
 
 export class LinearPredictor extends SyncPredictor {

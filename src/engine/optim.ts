@@ -12,7 +12,7 @@
  * (ORT runs each elementwise op of the update as a separate pass over all parameters).
  */
 import { LenpredError } from "../util/errors.js";
-import type { FloatTensor, NamedTensors } from "../model/tensors.js";
+import type { FloatTensor, NamedTensors } from "./tensors.js";
 import { AdamWArena } from "./adamw-kernel.js";
 import { grad, type GradOptions } from "./autodiff.js";
 import type { Graph, Tensor } from "./graph.js";

@@ -23,7 +23,7 @@ import { checkModelSize, parseConfig, type DistilBertConfig, type MemoryCheck } 
 import { labelNames, validateHead } from "./heads.js";
 import { initParams, paramSpecs, PREFIX, validateParams } from "./params.js";
 import { readSafetensors, readSafetensorsHeader, writeSafetensors, type StoredDtype } from "./safetensors.js";
-import type { NamedTensors } from "./tensors.js";
+import type { NamedTensors } from "../engine/tensors.js";
 import type { ExportOpset } from "./onnx-opset.js";
 import { asObject } from "../util/fields.js";
 import { readJsonFile } from "../util/json-file.js";

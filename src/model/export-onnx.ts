@@ -21,7 +21,7 @@ import { EXPORT_OPSETS, lowerGraph, type ExportOpset } from "./onnx-opset.js";
 import { LENPRED_VERSION } from "../util/version.js";
 import type { SafetensorsHeader } from "./safetensors.js";
 import { validateParams } from "./params.js";
-import type { NamedTensors } from "./tensors.js";
+import type { NamedTensors } from "../engine/tensors.js";
 
 export interface ExportOptions {
   /** Initializer storage (default float32). */

@@ -2,17 +2,17 @@
  * The "distilbert" model kind at inference: `model.onnx` (int64 input_ids/attention_mask → float logits
  * [batch, outputs]) on onnxruntime-node plus the model directory's own `tokenizer.json`. Batches are grouped
  * by token length and padded only to their longest prompt; outputs are decoded by the head recorded in
- * lenpred.json (see decode.ts).
+ * lenpred.json (see model/decode.ts).
  */
 import { join, relative } from "node:path";
 import type { BucketScheme } from "../data/buckets.js";
 import type { Session } from "../engine/session.js";
 import type { Tokenizer } from "../tokenizers/types.js";
-import { padBatch, sortedBatches } from "../train/batching.js";
+import { padBatch, sortedBatches } from "../model/token-batch.js";
 import { LenpredError } from "../util/errors.js";
-import { decodeOutputs, type DecodeOptions, type HeadSpec } from "./decode.js";
+import { decodeOutputs, type DecodeOptions, type HeadSpec } from "../model/decode.js";
 import { CONFIG_FILE, MAX_JSON_BYTES, metaFileOf, modelFile, ONNX_ATTENTION_MASK, ONNX_FILE, ONNX_INPUT_IDS, ONNX_OUTPUT, onnxFileOf, readModelMeta, TOKENIZER_FILE, type ModelMeta } from "../model-dir/index.js";
-import type { Prediction, Predictor, PredictorLoadOptions } from "./types.js";
+import type { Prediction, Predictor, PredictorLoadOptions } from "../model/prediction.js";
 
 export type DistilBertLoadOptions = PredictorLoadOptions;
 

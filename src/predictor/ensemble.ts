@@ -16,7 +16,7 @@ import { resolve } from "node:path";
 import { bucketCount, bucketOf, upperBound, type BucketScheme } from "../data/buckets.js";
 import { LenpredError } from "../util/errors.js";
 import { metaFileOf, modelSubdir, type ModelMeta } from "../model-dir/index.js";
-import type { Prediction, Predictor } from "./types.js";
+import type { Prediction, Predictor } from "../model/prediction.js";
 
 export interface EnsembleMember {
   predictor: Predictor;

@@ -14,12 +14,12 @@
 import type { BucketScheme } from "../data/buckets.js";
 import { upperBound } from "../data/buckets.js";
 import { LenpredError } from "../util/errors.js";
-import { checkQuantile, quantileBucket, type DecodeOptions } from "./decode.js";
+import { checkQuantile, quantileBucket, type DecodeOptions } from "../model/decode.js";
 import type { DistilBertLoadOptions } from "./distilbert.js";
 import { loadPredictor } from "./load.js";
 import { resolveModelDir } from "./bundled.js";
 import type { HubOptions } from "../hub/client.js";
-import type { Prediction, Predictor } from "./types.js";
+import type { Prediction, Predictor } from "../model/prediction.js";
 
 export interface LengthPredictorOptions extends DistilBertLoadOptions {
   /**

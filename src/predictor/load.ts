@@ -6,7 +6,7 @@
  */
 import { metaFileOf, readModelMeta, type ModelMeta } from "../model-dir/index.js";
 import { LenpredError } from "../util/errors.js";
-import type { Predictor, PredictorLoadOptions } from "./types.js";
+import type { Predictor, PredictorLoadOptions } from "../model/prediction.js";
 
 /**
  * Opens a model directory whose lenpred.json (already read and validated: `meta`) names this kind. `load`

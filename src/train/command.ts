@@ -8,7 +8,8 @@ import { interruptSignal } from "./interrupt.js";
 import { train, type TrainHooks } from "./loop.js";
 import { DEFAULTS, RUN_DEFINING, validateOptions, type TrainOptions } from "./options.js";
 import { TrainProgress, formatDuration } from "./progress.js";
-import { exists, hasCheckpoint, loadRun, recoverOutDir, type EpochRecord } from "./run-dir.js";
+import { exists, hasCheckpoint, loadRun, recoverOutDir } from "./run-dir.js";
+import type { EpochRecord } from "./run-state.js";
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 

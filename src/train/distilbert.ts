@@ -8,13 +8,13 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { checkModelSize, PRESETS, parseConfig, type DistilBertConfig } from "../model/config.js";
 import { headOutputs } from "../model/heads.js";
-import type { NamedTensors } from "../model/tensors.js";
+import type { NamedTensors } from "../engine/tensors.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import { LenpredError } from "../util/errors.js";
 import type { LoadedTrainingData } from "./data.js";
 import type { BestModelInfo } from "./loop.js";
 import { memoryCheck, type TrainOptions } from "./options.js";
-import type { TrainableModel } from "./trainable.js";
+import type { TrainableModel } from "../model/trainable.js";
 import { readJsonFile } from "../util/json-file.js";
 
 export interface ResolvedModel {

@@ -7,15 +7,16 @@
  */
 import { performance } from "node:perf_hooks";
 import { bucketMidpoint, type BucketScheme } from "../data/buckets.js";
-import type { HeadSpec } from "../predictor/decode.js";
+import type { HeadSpec } from "../model/decode.js";
 import { LenpredError } from "../util/errors.js";
 import { createRng } from "../util/rng.js";
 import { collate, lengthGroupedBatches, realTokens, type Example } from "./batching.js";
 import { RUN_DEFINING, warmupSteps, type TrainOptions } from "./options.js";
-import { saveRun, type EpochRecord, type RunState } from "./run-dir.js";
+import { saveRun } from "./run-dir.js";
+import type { EpochRecord, RunState } from "./run-state.js";
 import { linearScheduleLr } from "./schedule.js";
-import type { NamedTensors } from "../model/tensors.js";
-import type { TrainableModel } from "./trainable.js";
+import type { NamedTensors } from "../engine/tensors.js";
+import type { TrainableModel } from "../model/trainable.js";
 import { isBetter, validate, type EpochMetrics } from "./validate.js";
 
 export interface TrainingData {

@@ -4,7 +4,7 @@
  * makes `train --resume` reproduce an uninterrupted run.
  */
 import { readFile } from "node:fs/promises";
-import { numel, type NamedTensors } from "../model/tensors.js";
+import { numel, type NamedTensors } from "../engine/tensors.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 

@@ -12,7 +12,7 @@ import { bucketCount, bucketMidpoint, lowerBound, upperBound, type BucketScheme 
 import type { PreparedRecord, PreparedScheme } from "../../data/records.js";
 import { join } from "node:path";
 import { META_FILE, type ModelMeta } from "../../model-dir/index.js";
-import type { Prediction } from "../../predictor/types.js";
+import type { Prediction } from "../../model/prediction.js";
 import { LenpredError } from "../../util/errors.js";
 import { createRng, shuffleInPlace } from "../../util/rng.js";
 import { bucketPrediction, float32Bytes, readFloat32File, saveModelDir, SyncPredictor } from "../common.js";

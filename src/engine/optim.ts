@@ -33,17 +33,6 @@ export interface AdamWOptions {
 
 export const defaultDecays = (name: string): boolean => !(name.endsWith("bias") || /layer_?norm/i.test(name));
 
-/**
- * Linear warmup then linear decay to 0, as HF `get_linear_schedule_with_warmup`: the lr of optimizer step
- * `step` (0-based) is peak·step/warmup during warmup, then peak·(total − step)/(total − warmup).
- */
-export function linearWarmupDecay(o: { peakLr: number; warmupSteps: number; totalSteps: number }): (step: number) => number {
-  return (step) => {
-    if (step < o.warmupSteps) return (o.peakLr * step) / Math.max(1, o.warmupSteps);
-    return o.peakLr * Math.max(0, (o.totalSteps - step) / Math.max(1, o.totalSteps - o.warmupSteps));
-  };
-}
-
 /** The per-step scalars of AdamW at (1-based) step t. */
 export function adamwScalars(t: number, lr: number, o: Required<Omit<AdamWOptions, "maxGradNorm" | "decays">>) {
   const bc1 = 1 - o.beta1 ** t;

@@ -19,11 +19,11 @@ import { CONFIG_FILE, META_FILE } from "../model-dir/index.js";
 import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { NamedTensors } from "../engine/tensors.js";
+import { readSafetensors, writeSafetensors } from "../model/safetensors.js";
 import { replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import { readJsonFile } from "../util/json-file.js";
 import type { TrainOptions } from "./options.js";
-import { readTensorFile, writeTensorFile } from "./tensor-file.js";
 import { renderModelCard } from "./model-card.js";
 import type { EpochRecord, RunState } from "./run-state.js";
 
@@ -86,7 +86,7 @@ export async function saveRun(out: string, req: SaveRequest): Promise<void> {
     if (req.optimizer) {
       const ck = join(tmp, CHECKPOINT_DIR);
       await mkdir(ck, { recursive: true });
-      await writeTensorFile(join(ck, OPTIMIZER_FILE), req.optimizer);
+      await writeSafetensors(join(ck, OPTIMIZER_FILE), req.optimizer); // F32: resume is bit-exact
       await writeJsonAtomic(join(ck, STATE_FILE), req.state);
     }
     const s = req.state;
@@ -140,6 +140,6 @@ export async function loadRun(out: string): Promise<{ state: RunState; optimizer
   const unreadable = (detail: string | undefined) => `unreadable checkpoint (${detail})`;
   const state = (await readJsonFile(file, { missing: "no resumable checkpoint here (nothing to --resume)", unreadable, malformed: unreadable })) as RunState;
   if (state.version !== 1) throw new LenpredError(`unsupported checkpoint version ${String(state.version)}`, { file, field: "version" });
-  const { tensors } = await readTensorFile(join(out, CHECKPOINT_DIR, OPTIMIZER_FILE));
+  const { tensors } = await readSafetensors(join(out, CHECKPOINT_DIR, OPTIMIZER_FILE));
   return { state, optimizer: tensors };
 }

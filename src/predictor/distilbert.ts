@@ -4,6 +4,7 @@
  * by token length and padded only to their longest prompt; outputs are decoded by the head recorded in
  * lenpred.json (see model/decode.ts).
  */
+import { HEAD_KINDS } from "../model/config.js";
 import { join, relative } from "node:path";
 import type { BucketScheme } from "../data/buckets.js";
 import type { Session } from "../engine/session.js";
@@ -18,7 +19,7 @@ export type DistilBertLoadOptions = PredictorLoadOptions;
 
 export function headSpecFromMeta(meta: ModelMeta, file: string): HeadSpec {
   const head = (meta.head ?? "classification") as HeadSpec["head"];
-  if (!["classification", "regression", "quantile"].includes(head)) throw new LenpredError(`unknown head '${String(meta.head)}'`, { file, field: "head" });
+  if (!(HEAD_KINDS as readonly string[]).includes(head)) throw new LenpredError(`unknown head '${String(meta.head)}'`, { file, field: "head" });
   const spec: HeadSpec = { head };
   if (head === "quantile") {
     const q = meta.quantiles;

@@ -31,6 +31,13 @@ export interface Predictor {
   readonly buckets: BucketScheme;
   predict(prompt: string): Promise<Prediction>;
   predictBatch(prompts: string[]): Promise<Prediction[]>;
+  /**
+   * Capability: decode at quantile `q` itself (a head with its own distribution: DistilBERT's regression and
+   * quantile heads). Without it, LengthPredictor takes the quantile of `probabilities`.
+   */
+  predictBatchAtQuantile?(prompts: string[], opts: { quantile: number }): Promise<Prediction[]>;
+  /** Release native resources (an ONNX session); absent when there are none. */
+  dispose?(): Promise<void>;
 }
 
 /** One line of a predictions JSONL (what `lenpred predict --file`/`baseline` write and `lenpred eval` reads). */

@@ -138,6 +138,10 @@ export class DistilBertPredictor implements Predictor {
     return result;
   }
 
+  predictBatchAtQuantile(prompts: string[], opts: { quantile: number }): Promise<Prediction[]> {
+    return this.predictBatch(prompts, opts);
+  }
+
   /** Length-sorted groups of at most batchSize prompts and maxBatchTokens padded tokens. */
   private groups(seqs: number[][]): number[][] {
     const out: number[][] = [];

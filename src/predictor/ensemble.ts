@@ -56,7 +56,7 @@ export class EnsemblePredictor implements Predictor {
         }
       }
     } catch (e) {
-      await Promise.all(members.map((m) => disposeOf(m.predictor)));
+      await Promise.all(members.map((m) => m.predictor.dispose?.()));
       throw e;
     }
     return new EnsemblePredictor(meta.buckets, members);
@@ -97,15 +97,10 @@ export class EnsemblePredictor implements Predictor {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all(this.members.map((m) => disposeOf(m.predictor)));
+    await Promise.all(this.members.map((m) => m.predictor.dispose?.()));
   }
 }
 
 function sameEdges(a: BucketScheme, b: BucketScheme): boolean {
   return a.edges.length === b.edges.length && a.edges.every((e, i) => e === b.edges[i]);
-}
-
-async function disposeOf(p: Predictor): Promise<void> {
-  const d = (p as { dispose?: () => Promise<void> }).dispose;
-  if (d) await d.call(p);
 }

@@ -14,7 +14,7 @@
 import type { BucketScheme } from "../data/buckets.js";
 import { upperBound } from "../data/buckets.js";
 import { LenpredError } from "../util/errors.js";
-import { checkQuantile, quantileBucket, type DecodeOptions } from "../model/decode.js";
+import { checkQuantile, quantileBucket } from "../model/decode.js";
 import type { DistilBertLoadOptions } from "./distilbert.js";
 import { loadPredictor } from "./load.js";
 import { resolveModelDir } from "./bundled.js";
@@ -48,9 +48,6 @@ export interface PredictOptions {
   /** Per-call override of the conservative-mode quantile. */
   quantile?: number;
 }
-
-/** A predictor that decodes at a quantile itself (DistilBERT: all heads, incl. regression/quantile). */
-type QuantileAwareBatch = (prompts: string[], opts?: DecodeOptions) => Promise<Prediction[]>;
 
 export class LengthPredictor implements Predictor {
   readonly maxPromptChars: number;
@@ -108,7 +105,7 @@ export class LengthPredictor implements Predictor {
     const q = opts.quantile ?? this.quantile;
     checkQuantile(q);
     if (q === undefined) return this.inner.predictBatch(prompts);
-    if (this.inner.name === "distilbert") return (this.inner.predictBatch as QuantileAwareBatch).call(this.inner, prompts, { quantile: q });
+    if (this.inner.predictBatchAtQuantile) return this.inner.predictBatchAtQuantile(prompts, { quantile: q });
     const preds = await this.inner.predictBatch(prompts);
     return preds.map((p) => {
       if (!p.probabilities) throw new LenpredError(`quantile mode needs bucket probabilities, which a '${this.inner.name}' model does not give`);
@@ -119,8 +116,7 @@ export class LengthPredictor implements Predictor {
 
   /** Release native resources (the ONNX session). */
   async dispose(): Promise<void> {
-    const d = (this.inner as { dispose?: () => Promise<void> }).dispose;
-    if (d) await d.call(this.inner);
+    await this.inner.dispose?.();
   }
 }
 

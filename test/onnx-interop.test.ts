@@ -14,7 +14,7 @@ import { saveModelDir } from "../src/model/checkpoint.js";
 import { ONNX_FILE } from "../src/model-dir/index.js";
 import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
 import { buildInferenceOnnx } from "../src/model/export-onnx.js";
-import { DistilBertPredictor } from "../src/predictor/distilbert.js";
+import { DistilBertPredictor } from "../src/predictor/distilbert-predictor.js";
 import { LENPRED_VERSION } from "../src/util/version.js";
 import { repoRoot } from "../src/util/paths.js";
 import { tokenizerJsonPath } from "../src/tokenizers/index.js";

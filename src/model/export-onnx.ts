@@ -13,7 +13,7 @@ import * as op from "../engine/ops.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import type { DistilBertConfig } from "./config.js";
-import { buildForward } from "./graph.js";
+import { buildForward } from "./distilbert-forward.js";
 import { buildInferenceForward, type InferenceGraphOptions } from "./inference-graph.js";
 import { f32ToF16Bits } from "./half.js";
 import { externalizeInitializers, type ExternalRef } from "./onnx-external.js";
@@ -53,7 +53,7 @@ export interface ExportOptions {
    * Graph form for float32/float16 (int8 always uses "engine"). "inference" (default): standard ops, the
    * last layer without key/value projections (inference-graph.ts; ~3% fewer FLOPs, same logits).
    * "contrib": the same with onnxruntime's com.microsoft Attention/BiasGelu (needs onnxruntime; measured no
-   * faster here). "engine": graph.ts's forward, the training graph without dropout (the export before 2026-11-25).
+   * faster here). "engine": distilbert-forward.ts's forward, the training graph without dropout (the export before 2026-11-25).
    */
   form?: "inference" | "contrib" | "engine";
   /**

@@ -15,7 +15,7 @@ import type { BucketScheme } from "../data/buckets.js";
 import { upperBound } from "../data/buckets.js";
 import { LenpredError } from "../util/errors.js";
 import { checkQuantile, quantileBucket } from "../model/decode.js";
-import type { DistilBertLoadOptions } from "./distilbert.js";
+import type { DistilBertLoadOptions } from "./distilbert-predictor.js";
 import { loadPredictor } from "./load.js";
 import { resolveModelDir } from "./bundled.js";
 import type { HubOptions } from "../hub/client.js";

@@ -39,5 +39,5 @@ registerModelKind("majority", async (meta, dir) => (await import("../baselines/c
 registerModelKind("median", async (meta, dir) => (await import("../baselines/constant.js")).ConstantPredictor.fromMeta(meta, dir));
 registerModelKind("linear", async (meta, dir) => (await import("../baselines/linear.js")).LinearPredictor.fromMeta(meta, dir));
 registerModelKind("ngram", async (meta, dir) => (await import("../baselines/ngram/model.js")).NgramPredictor.load(meta, dir));
-registerModelKind("distilbert", async (meta, dir, opts) => (await import("./distilbert.js")).DistilBertPredictor.load(dir, opts, meta));
+registerModelKind("distilbert", async (meta, dir, opts) => (await import("./distilbert-predictor.js")).DistilBertPredictor.load(dir, opts, meta));
 registerModelKind("ensemble", async (meta, dir, _opts, load) => (await import("./ensemble.js")).EnsemblePredictor.load(meta, dir, (d) => load(d)));

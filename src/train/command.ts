@@ -3,7 +3,7 @@ import { rm } from "node:fs/promises";
 import type { Tokenizer } from "../tokenizers/types.js";
 import { LenpredError } from "../util/errors.js";
 import { loadTrainingData } from "./data.js";
-import { createTrainable, inputTokenizerSpec, resolveModel, writeDistilBertModel } from "./distilbert.js";
+import { createTrainable, inputTokenizerSpec, resolveModel, writeDistilBertModel } from "./train-distilbert.js";
 import { interruptSignal } from "./interrupt.js";
 import { train, type TrainHooks } from "./loop.js";
 import { DEFAULTS, RUN_DEFINING, validateOptions, type TrainOptions } from "./options.js";

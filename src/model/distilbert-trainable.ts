@@ -14,7 +14,7 @@ import { i64, ort, Session, type Feeds, type SessionOptions } from "../engine/se
 import type { LabeledBatch, TokenBatch, TrainableModel, TrainStepOptions } from "./trainable.js";
 import { LenpredError } from "../util/errors.js";
 import type { DistilBertConfig } from "./config.js";
-import { buildForward } from "./graph.js";
+import { buildForward } from "./distilbert-forward.js";
 import { validateHead } from "./heads.js";
 import { initParams, paramSpecs, validateParams } from "./params.js";
 import type { NamedTensors } from "../engine/tensors.js";

@@ -65,7 +65,7 @@ export async function resolveModel(o: TrainOptions, data: LoadedTrainingData, to
 
 /** The engine's trainable DistilBERT (ONNX training graph on onnxruntime), seeded from the options. */
 export async function createTrainable(m: ResolvedModel, o: TrainOptions): Promise<TrainableModel> {
-  const { DistilBertModel } = await import("../model/distilbert.js");
+  const { DistilBertModel } = await import("../model/distilbert-trainable.js");
   return DistilBertModel.create(m.config, { params: m.initParams, seed: o.seed, session: { threads: o.threads } });
 }
 

@@ -15,7 +15,8 @@ import { META_FILE, type ModelMeta } from "../../model-dir/index.js";
 import type { Prediction } from "../../model/prediction.js";
 import { LenpredError } from "../../util/errors.js";
 import { createRng, shuffleInPlace } from "../../util/rng.js";
-import { bucketPrediction, float32Bytes, readFloat32File, saveModelDir, SyncPredictor } from "../common.js";
+import { float32Bytes, readFloat32File, saveModelDir } from "../model-files.js";
+import { bucketPrediction, SyncPredictor } from "../sync-predictor.js";
 import { extractFeatures, parseFeatureConfig, type NgramFeatureConfig, type SparseVector } from "./features.js";
 
 export const POINT_ESTIMATES = ["regression", "mean", "median"] as const;

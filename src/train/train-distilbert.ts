@@ -6,6 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { TOKENIZER_FILE } from "../model-dir/index.js";
 import { checkModelSize, PRESETS, parseConfig, type DistilBertConfig } from "../model/config.js";
 import { headOutputs } from "../model/heads.js";
 import type { NamedTensors } from "../engine/tensors.js";
@@ -28,7 +29,7 @@ export interface ResolvedModel {
 /** The input tokenizer spec: --tokenizer, else the --init directory's tokenizer.json, else bundled BERT uncased. */
 export function inputTokenizerSpec(o: Pick<TrainOptions, "tokenizer" | "init">): string {
   if (o.tokenizer) return o.tokenizer;
-  if (o.init && existsSync(join(o.init, "tokenizer.json"))) return join(o.init, "tokenizer.json");
+  if (o.init && existsSync(join(o.init, TOKENIZER_FILE))) return join(o.init, TOKENIZER_FILE);
   return "bert-base-uncased";
 }
 

@@ -100,9 +100,10 @@ describe("lenpred serve --max-prompt-chars", () => {
     child.stderr!.on("data", (d) => (out += d));
     try {
       const url = await new Promise<string>((resolve, reject) => {
+        // stdout is pino JSON lines; "ready" (with the address) is logged once the model is loaded.
         const onData = () => {
-          const m = /listening on (http:\/\/\S+)/.exec(out);
-          if (m && /ready \(/.test(out)) resolve(m[1]!);
+          const m = /"address":"(http:\/\/[^"]+)"[^\n]*"msg":"ready"/.exec(out);
+          if (m) resolve(m[1]!);
         };
         child.stdout!.on("data", onData);
         child.on("exit", () => reject(new Error(`serve exited:\n${out}`)));

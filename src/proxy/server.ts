@@ -129,6 +129,9 @@ export async function buildProxy(opts: ProxyOptions): Promise<FastifyInstance> {
     onConstructorPoisoning: "remove",
   });
 
+  // Only JSON bodies on the LLM routes: anything else is 415, as in serve.
+  app.removeContentTypeParser("text/plain");
+
   const state: ProxyState = { status: "loading", ready: Promise.resolve(), scheduler, metrics, limits };
   state.ready = (async () => {
     try {

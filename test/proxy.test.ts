@@ -250,3 +250,59 @@ describe("cancellation and drain", () => {
     await closing;
   });
 });
+
+describe("predictor plumbing", () => {
+  it("the LengthPredictor adapter: expectedTokens as predicted, reserveTokens = upperBound, observe a no-op", async () => {
+    const { fromLengthPredictor } = await import("../src/proxy/predictor.js");
+    const { LengthPredictor } = await import("../src/predictor/length-predictor.js");
+    const { uniformBuckets } = await import("../src/data/buckets.js");
+    const inner = {
+      name: "fixed", buckets: uniformBuckets(512, 4),
+      async predict(p: string) { return (await this.predictBatch([p]))[0]!; },
+      async predictBatch(ps: string[]) { return ps.map((p) => ({ bucket: p.length > 5 ? 2 : 0, upperBound: p.length > 5 ? 384 : 128, expectedTokens: p.length * 10 })); },
+    };
+    const a = fromLengthPredictor(LengthPredictor.from(inner));
+    expect(await Promise.all([a.predict({ prompt: "abc" }), a.predict({ model: "x", prompt: "abcdefgh" })]))
+      .toEqual([{ expectedTokens: 30, reserveTokens: 128 }, { expectedTokens: 80, reserveTokens: 384 }]);
+    expect(a.observe!({ prompt: "abc", output_tokens: 5 })).toBeUndefined();
+    await a.close!();
+  });
+
+  it("/readyz is 503 while the predictor loads and after it failed; LLM requests get 503 then", async () => {
+    let resolveP!: (p: ProxyPredictor) => void;
+    const llm = await startFakeLlm();
+    cleanups.push(() => llm.close());
+    const app = await buildProxy({ upstream: llm.url, predictor: new Promise<ProxyPredictor>((r) => (resolveP = r)) });
+    cleanups.push(() => app.close());
+    let r = await app.inject({ method: "GET", url: "/readyz" });
+    expect([r.statusCode, r.json()]).toEqual([503, { status: "loading" }]);
+    r = await app.inject({ method: "POST", url: "/v1/completions", payload: { prompt: "hi" } });
+    expect([r.statusCode, r.json().error.message]).toEqual([503, "predictor is loading"]);
+    expect((await app.inject({ method: "GET", url: "/healthz" })).statusCode).toBe(200);
+    resolveP(new ScriptedPredictor());
+    await app.lenpredProxy.ready;
+    expect((await app.inject({ method: "GET", url: "/readyz" })).statusCode).toBe(200);
+    const failed = await buildProxy({ upstream: llm.url, predictor: Promise.reject(new Error("no model")) });
+    cleanups.push(() => failed.close());
+    await expect(failed.lenpredProxy.ready).rejects.toThrow("no model");
+    expect((await failed.inject({ method: "GET", url: "/readyz" })).json()).toEqual({ status: "failed" });
+  });
+
+  it("a predictor that throws does not take the LLM down: the request is forwarded, scheduled as a long one, and counted", async () => {
+    const broken: ProxyPredictor = { name: "broken", predict: async () => { throw new Error("boom"); } };
+    const { client, url } = await setup({ predictor: broken });
+    const r = await client.completions.create({ model: "m", prompt: "tokens=2" });
+    expect(r.choices[0]!.text).toBe("w0 w1 ");
+    expect(await metric(url, "lenpred_proxy_prediction_failures_total")).toEqual(["lenpred_proxy_prediction_failures_total 1"]);
+  });
+
+  it("s3: a streamed answer that outgrows its reservation gets it extended, and that is counted", async () => {
+    const { client, app, url } = await setup({ proxy: { policy: "s3", kvBudgetTokens: 1000 } });
+    for await (const _ of await client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "predict=4 tokens=20" }], stream: true })) void _;
+    // 4 reserved → 8 → 16 → 32 (doubling): three extensions, all released at the end.
+    expect(app.lenpredProxy.scheduler.extensions).toBe(3);
+    expect(await metric(url, "lenpred_proxy_reservation_extensions_total")).toEqual(["lenpred_proxy_reservation_extensions_total 3"]);
+    await until(() => app.lenpredProxy.scheduler.inFlight === 0);
+    expect(app.lenpredProxy.scheduler.reservedTokens).toBe(0);
+  });
+});

@@ -16,7 +16,10 @@
  * sjf p99 ≤ 1.1 × fcfs, ≥ 60 % of the oracle's gain. Exits 0 either way (it reports), 1 on a failed request.
  *
  *   npm run bench:proxy -- [--trace flask|mt-bench] [--llm vicuna_13b] [--requests 200] [--concurrency 4]
- *                          [--ms-per-token 1] [--kv-budget N] [--stream] [--json FILE]
+ *                          [--ms-per-token 1] [--kv-budget N] [--stream] [--rounds 1] [--json FILE]
+ *
+ * With --rounds R the four policies run R times, interleaved (fcfs, sjf, s3, oracle, fcfs, ...), and each figure
+ * is the median over rounds: the machine is shared, and a busy neighbour slows one run, not one policy.
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -31,6 +34,7 @@ import type { PolicyName } from "../src/proxy/scheduler.js";
 import { buildProxy } from "../src/proxy/server.js";
 import { loadTokenizer } from "../src/tokenizers/index.js";
 import { writeJsonAtomic } from "../src/util/atomic.js";
+import { parseNumberOption } from "../src/util/number-option.js";
 import { createRng } from "../src/util/rng.js";
 import { sharedDataFile } from "../src/util/paths.js";
 import { startFakeLlm } from "../test/helpers/fake-llm.js";
@@ -45,11 +49,12 @@ const { values: args } = parseArgs({
     "kv-budget": { type: "string" },
     stream: { type: "boolean", default: false },
     seed: { type: "string", default: "1" },
+    rounds: { type: "string", default: "1" },
     json: { type: "string" },
   },
 });
 
-interface TraceRecord { question_id: number | string; model: string; prompt?: string; output: string }
+interface TraceRecord { question_id: number | string; model: string; prompt?: string; output: string; messages?: unknown }
 
 const file = sharedDataFile(`multi-model/${args.trace}.jsonl`);
 if (!file) {
@@ -57,12 +62,14 @@ if (!file) {
   process.exit(0);
 }
 const llm = args.llm ?? (args.trace === "flask" ? "vicuna_13b" : "vicuna-13b-v1.3");
-const N = Number(args.requests);
-const C = Number(args.concurrency);
-const msPerToken = Number(args["ms-per-token"]);
+const N = parseNumberOption("--requests", args.requests!, { int: true, min: 1 });
+const C = parseNumberOption("--concurrency", args.concurrency!, { int: true, min: 1 });
+const msPerToken = parseNumberOption("--ms-per-token", args["ms-per-token"]!, { min: 0 });
+const rounds = parseNumberOption("--rounds", args.rounds!, { int: true, min: 1 });
 
 const records = readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as TraceRecord)
-  .filter((r) => r.model === llm && typeof r.prompt === "string" && r.prompt.trim() !== "");
+  // Single-turn records only: a second turn's answer depends on the conversation, which the burst does not send.
+  .filter((r) => r.model === llm && r.messages === undefined && typeof r.prompt === "string" && r.prompt.trim() !== "");
 if (records.length < 50) {
   console.log(`bench:proxy: only ${records.length} single-turn records for LLM '${llm}' in ${args.trace}; pick another --llm`);
   process.exit(1);
@@ -94,7 +101,7 @@ const totalTokens = burst.reduce((s, r) => s + r.output_tokens, 0);
 const meanReserve = (await ngram.predictBatch(burst.map((r) => r.prompt))).reduce((s, p) => s + p.upperBound, 0) / burst.length;
 const meanPrompt = burst.reduce((s, r) => s + r.prompt_tokens, 0) / burst.length;
 // Default KV budget: what `concurrency` average requests reserve, so that s3 binds on the big ones.
-const kvBudget = args["kv-budget"] ? Number(args["kv-budget"]) : Math.round(C * (meanPrompt + meanReserve));
+const kvBudget = args["kv-budget"] ? parseNumberOption("--kv-budget", args["kv-budget"], { int: true, min: 1 }) : Math.round(C * (meanPrompt + meanReserve));
 
 console.log(`bench:proxy: ${args.trace} / ${llm}: ${burst.length} requests in one burst (${totalTokens} output tokens, mean ${(totalTokens / burst.length).toFixed(0)}), ` +
   `n-gram trained on ${train.length} records of the other questions; upstream ${C} at a time, ${msPerToken} ms/token; s3 KV budget ${kvBudget} tokens; ${args.stream ? "streaming" : "non-streaming"}`);
@@ -145,14 +152,24 @@ async function run(name: string, policy: PolicyName, makePredictor: () => ProxyP
 }
 
 const predicted = () => fromLengthPredictor(LengthPredictor.from(ngram));
-const rows = [
-  await run("fcfs", "fcfs", predicted),
-  await run("sjf", "sjf", predicted),
-  await run("s3", "s3", predicted),
-  await run("oracle-sjf", "sjf", () => oracle),
-];
+const runs: Row[][] = [[], [], [], []];
+for (let round = 0; round < rounds; round++) {
+  runs[0]!.push(await run("fcfs", "fcfs", predicted));
+  runs[1]!.push(await run("sjf", "sjf", predicted));
+  runs[2]!.push(await run("s3", "s3", predicted));
+  runs[3]!.push(await run("oracle-sjf", "sjf", () => oracle));
+}
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const rows: Row[] = runs.map((rs) => ({
+  name: rs[0]!.name, meanMs: median(rs.map((r) => r.meanMs)), p99Ms: median(rs.map((r) => r.p99Ms)),
+  meanQueueMs: median(rs.map((r) => r.meanQueueMs)), extensions: median(rs.map((r) => r.extensions)),
+}));
 
 const [fcfs, sjf, , orc] = rows as [Row, Row, Row, Row];
+if (rounds > 1) console.log(`\nmedians over ${rounds} interleaved rounds`);
 const capture = (fcfs.meanMs - sjf.meanMs) / (fcfs.meanMs - orc.meanMs);
 console.log("\n| policy | mean latency (s) | p99 latency (s) | mean queueing (s) | mean / fcfs | p99 / fcfs | reservation extensions |");
 console.log("|---|---:|---:|---:|---:|---:|---:|");
@@ -164,5 +181,5 @@ console.log(`\nsjf mean / fcfs = ${(sjf.meanMs / fcfs.meanMs).toFixed(3)} (targe
   `sjf p99 / fcfs = ${(sjf.p99Ms / fcfs.p99Ms).toFixed(3)} (target ≤ 1.1: ${ok(sjf.p99Ms <= 1.1 * fcfs.p99Ms)}); ` +
   `share of the oracle's gain captured = ${(100 * capture).toFixed(1)} % (target ≥ 60 %: ${ok(capture >= 0.6)})`);
 if (args.json) {
-  await writeJsonAtomic(args.json, { trace: args.trace, llm, requests: burst.length, concurrency: C, msPerToken, kvBudget, stream: args.stream, rows, capture });
+  await writeJsonAtomic(args.json, { trace: args.trace, llm, requests: burst.length, concurrency: C, msPerToken, kvBudget, stream: args.stream, rounds: rounds, rows, runs, capture });
 }

@@ -136,10 +136,20 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}): Promise<FakeLlm> 
         const send = (o: Record<string, unknown>) => res.write(`data: ${JSON.stringify(withUsage ? { ...o, usage: o.usage ?? null } : o)}\n\n`);
         const chunk = (choice: Record<string, unknown>) => ({ id, object: chat ? "chat.completion.chunk" : "text_completion", created: 1, model, choices: [{ index: 0, ...choice }] });
         if (chat) send(chunk({ delta: { role: "assistant", content: "" }, finish_reason: null }));
-        for (let i = 0; i < tokens && !gone; i++) {
-          await sleepUntil(a.startedAt + (i + 1) * msPerToken);
-          if (gone) break;
-          send(chunk(chat ? { delta: { content: word(i) }, finish_reason: null } : { text: word(i), finish_reason: null }));
+        // Token i is due at start + (i + 1) × msPerToken; every due token is sent at each wake-up, so coarse
+        // timers do not slow the rate down. A full socket buffer waits for 'drain' (backpressure).
+        let i = 0;
+        while (i < tokens && !gone) {
+          const due = msPerToken > 0 ? Math.min(tokens, Math.floor((performance.now() - a.startedAt) / msPerToken)) : tokens;
+          if (due <= i) {
+            await sleepUntil(a.startedAt + (i + 1) * msPerToken);
+            continue;
+          }
+          while (i < due && !gone) {
+            const ok = send(chunk(chat ? { delta: { content: word(i) }, finish_reason: null } : { text: word(i), finish_reason: null }));
+            i++;
+            if (!ok) await new Promise((r) => res.once("drain", r).once("close", r));
+          }
         }
         if (!gone) {
           send(chunk(chat ? { delta: {}, finish_reason: "length" } : { text: "", finish_reason: "length" }));

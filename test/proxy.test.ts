@@ -215,6 +215,34 @@ describe("cancellation and drain", () => {
     expect(r.choices[0]!.text).toBe("w0 w1 ");
   });
 
+  it("a client that gives up while its prediction runs never reaches the upstream and holds no slot", async () => {
+    let started!: () => void;
+    const predicting = new Promise<void>((r) => (started = r));
+    let finish!: () => void;
+    const gate = new Promise<void>((r) => (finish = r));
+    const slow: ProxyPredictor = { name: "slow", predict: async ({ prompt }) => {
+      if (prompt === "slow") {
+        started();
+        await gate;
+      }
+      return { expectedTokens: 1, reserveTokens: 1 };
+    } };
+    const { client, llm, app, url } = await setup({ predictor: slow, proxy: { maxConcurrency: 1 } });
+    const ac = new AbortController();
+    const gone = client.completions.create({ model: "m", prompt: "slow" }, { signal: ac.signal });
+    await predicting;
+    ac.abort();
+    await expect(gone).rejects.toThrow();
+    while (!(await metric(url, "lenpred_proxy_client_cancelled_total")).includes('lenpred_proxy_client_cancelled_total{stage="predicting"} 1')) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    finish();
+    const r = await client.completions.create({ model: "m", prompt: "after tokens=1" });
+    expect(r.choices[0]!.text).toBe("w0 ");
+    expect(app.lenpredProxy.scheduler.inFlight).toBe(0);
+    expect(llm.arrivals.map((a) => a.prompt)).toEqual(["after tokens=1"]);
+  });
+
   it("a client that gives up while queued leaves the queue and never reaches the upstream", async () => {
     const { client, llm, app } = await setup({ upstream: { concurrency: 1 }, proxy: { maxConcurrency: 1 } });
     llm.hold();

@@ -200,6 +200,43 @@ export async function buildProxy(opts: ProxyOptions): Promise<FastifyInstance> {
         : refuse(reply, "loading", state.status === "failed" ? "predictor failed to load" : "predictor is loading");
     }
     const predictor = state.predictor;
+
+    // One close listener for the whole life of the request: the client may leave while its prediction runs
+    // (then it is never queued), while it is queued (it leaves the queue) or while the upstream answers (the
+    // upstream request is aborted). After a complete response, close only releases the slot.
+    let stage: "predicting" | "queued" | "upstream" = "predicting";
+    let clientGone = false;
+    let ticket: Ticket<ProxyJob> | undefined;
+    let leaveQueue: (() => void) | undefined;
+    let admitted = 0;
+    let released = false;
+    const abort = new AbortController();
+    const release = () => {
+      if (released || !ticket) return;
+      released = true;
+      scheduler.release(ticket);
+      metrics.upstreamLatency.observe({ route }, (performance.now() - admitted) / 1000);
+    };
+    reply.raw.once("close", () => {
+      const aborted = !reply.raw.writableFinished;
+      if (aborted) clientGone = true;
+      if (stage === "predicting") {
+        if (aborted) metrics.cancelled.inc({ stage: "predicting" });
+      } else if (stage === "queued") {
+        // Also covers a ticket admitted a moment ago whose continuation has not run yet: cancel releases it.
+        metrics.cancelled.inc({ stage: "queued" });
+        scheduler.cancel(ticket!);
+        released = true;
+        leaveQueue?.();
+      } else {
+        if (aborted) {
+          metrics.cancelled.inc({ stage: "in_flight" });
+          abort.abort();
+        }
+        release();
+      }
+    });
+
     let pred: ProxyPrediction;
     try {
       pred = await predictor.predict({ model: parsed.model, prompt: parsed.prompt });
@@ -209,6 +246,7 @@ export async function buildProxy(opts: ProxyOptions): Promise<FastifyInstance> {
       req.log.warn({ err: { message: (e as Error).message } }, "prediction failed; scheduling as a long request");
       pred = { expectedTokens: FALLBACK_TOKENS, reserveTokens: FALLBACK_TOKENS };
     }
+    if (clientGone) return reply;
     const promptTokens = pred.promptTokens ?? countTokens(parsed.promptText);
     const job: ProxyJob = {
       route, model: parsed.model, promptTokens,
@@ -216,31 +254,23 @@ export async function buildProxy(opts: ProxyOptions): Promise<FastifyInstance> {
       reserveTokens: Math.ceil(pred.reserveTokens * parsed.answers),
     };
 
-    // Wait for admission; a client that leaves meanwhile just leaves the queue.
+    // Wait for admission (onAdmit may run synchronously inside enqueue).
     const arrived = performance.now();
-    let ticket: Ticket<ProxyJob>;
     try {
-      await new Promise<void>((resolve, reject) => {
-        try {
-          ticket = scheduler.enqueue(job, resolve);
-        } catch (e) {
-          reject(e);
-          return;
-        }
-        reply.raw.once("close", () => {
-          if (ticket.state === "queued") {
-            metrics.cancelled.inc({ stage: "queued" });
-            scheduler.cancel(ticket);
-            reject(new Error("client disconnected while queued"));
-          }
-        });
+      const admittedNow = await new Promise<boolean>((resolve) => {
+        leaveQueue = () => resolve(false);
+        ticket = scheduler.enqueue(job, () => resolve(true));
+        if (ticket.state === "queued") stage = "queued";
       });
+      if (!admittedNow || clientGone) return reply; // the client is gone: nothing to answer
     } catch (e) {
       if (e instanceof QueueFullError) return refuse(reply, "queue_full", e.message);
-      return reply; // the client is gone: nothing to answer
+      throw e;
     }
-    const admitted = performance.now();
+    stage = "upstream";
+    admitted = performance.now();
     metrics.queueWait.observe((admitted - arrived) / 1000);
+    const t = ticket!;
 
     // The body sent upstream: the client's, plus what the proxy needs.
     const upBody: Record<string, unknown> = { ...body };
@@ -255,22 +285,6 @@ export async function buildProxy(opts: ProxyOptions): Promise<FastifyInstance> {
         }
       }
     }
-
-    const abort = new AbortController();
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      scheduler.release(ticket);
-      metrics.upstreamLatency.observe({ route }, (performance.now() - admitted) / 1000);
-    };
-    reply.raw.once("close", () => {
-      if (!reply.raw.writableFinished) {
-        metrics.cancelled.inc({ stage: "in_flight" });
-        abort.abort();
-      }
-      release();
-    });
 
     let res: Dispatcher.ResponseData;
     try {
@@ -301,7 +315,7 @@ export async function buildProxy(opts: ProxyOptions): Promise<FastifyInstance> {
         stripUsage, maxTextChars: 1 << 20,
         onContent: (chunks) => {
           if (chunks === 1) metrics.ttft.observe((performance.now() - admitted) / 1000);
-          if (scheduler.extend(ticket, chunks)) {
+          if (scheduler.extend(t, chunks)) {
             metrics.extensions.inc();
             extendedOnce = true;
           }
@@ -312,7 +326,7 @@ export async function buildProxy(opts: ProxyOptions): Promise<FastifyInstance> {
       const n = observedTokens(tap.result, isSse);
       if (n === undefined || parsed.answers !== 1) return;
       // A non-streamed answer that outgrew its reservation is counted too (it is only known now).
-      if (!isSse && !extendedOnce && scheduler.extend(ticket, n)) metrics.extensions.inc();
+      if (!isSse && !extendedOnce && scheduler.extend(t, n)) metrics.extensions.inc();
       const label = metrics.modelLabel(parsed.model);
       metrics.observations.inc({ model: label });
       if (Number.isFinite(pred.expectedTokens)) {

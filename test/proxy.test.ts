@@ -296,6 +296,24 @@ describe("predictor plumbing", () => {
     await a.close!();
   });
 
+  it("fromLearner: per-model predictions with the learner's reserveTokens; the proxy's observations reach learner.observe", async () => {
+    const { fromLearner } = await import("../src/proxy/predictor.js");
+    const calls: unknown[] = [];
+    const observed: ProxyObservation[][] = [];
+    const learner = {
+      async predictBatch(prompts: string[], o?: { model?: string; quantile?: number }) {
+        calls.push([prompts, o]);
+        return prompts.map(() => ({ expectedTokens: o?.model === "big" ? 300 : 30, reserveTokens: o?.model === "big" ? 400 : 40 }));
+      },
+      observe(obs: ProxyObservation[]) { observed.push(obs); },
+    };
+    const { client } = await setup({ predictor: fromLearner(learner, { quantile: 0.9 }) });
+    await client.chat.completions.create({ model: "big", messages: [{ role: "user", content: "q tokens=6" }] });
+    expect(calls).toEqual([[["q tokens=6"], { model: "big", quantile: 0.9 }]]);
+    await until(() => observed.length === 1);
+    expect(observed[0]).toEqual([{ model: "big", prompt: "q tokens=6", output_tokens: 6, prompt_tokens: 2, request_id: "fake-1" }]);
+  });
+
   it("/readyz is 503 while the predictor loads and after it failed; LLM requests get 503 then", async () => {
     let resolveP!: (p: ProxyPredictor) => void;
     const llm = await startFakeLlm();

@@ -59,3 +59,29 @@ export function fromLengthPredictor(lp: LengthPredictor, opts: AdapterOptions = 
     },
   };
 }
+
+/**
+ * The shape the online learner (src/online, another branch) is expected to have, structurally, so that wiring
+ * it is `fromLearner(await OnlineLearner.open(...))` with no change here. Observations are forwarded one by one.
+ */
+export interface LearnerLike {
+  readonly name?: string;
+  predictBatch(prompts: string[], opts?: { model?: string; quantile?: number }): Promise<Array<{ expectedTokens: number; reserveTokens: number; promptTokens?: number }>>;
+  observe(obs: ProxyObservation[]): unknown;
+  close?(): Promise<void>;
+}
+
+export function fromLearner(learner: LearnerLike, opts: { quantile?: number } = {}): ProxyPredictor {
+  return {
+    name: learner.name ?? "online",
+    async predict({ model, prompt }) {
+      const [p] = await learner.predictBatch([prompt], { ...(model !== undefined ? { model } : {}), ...(opts.quantile !== undefined ? { quantile: opts.quantile } : {}) });
+      if (!p) throw new Error("learner returned no prediction");
+      return { expectedTokens: p.expectedTokens, reserveTokens: p.reserveTokens, ...(p.promptTokens !== undefined ? { promptTokens: p.promptTokens } : {}) };
+    },
+    async observe(obs) {
+      await learner.observe([obs]);
+    },
+    close: learner.close ? () => learner.close!() : undefined,
+  };
+}

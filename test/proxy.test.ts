@@ -2,6 +2,7 @@
  * `lenpred proxy` end to end: the official `openai` client → proxy → the stand-in upstream (test/helpers/fake-llm.ts),
  * all on 127.0.0.1. Orders are proven by the upstream's arrival log with a serial upstream, never by timing.
  */
+import { request } from "node:http";
 import { Writable } from "node:stream";
 import OpenAI from "openai";
 import { Client } from "undici";
@@ -213,6 +214,28 @@ describe("cancellation and drain", () => {
     // The slot is free: the next request goes through.
     const r = await client.completions.create({ model: "m", prompt: "tokens=2" });
     expect(r.choices[0]!.text).toBe("w0 w1 ");
+  });
+
+  it("backpressure: a client that stops reading stalls the upstream instead of filling the proxy's memory", async () => {
+    const { llm, url } = await setup({ upstream: { concurrency: 1 } });
+    const tokens = 1_000_000; // ≈ 100 MB of SSE if nothing pushed back
+    const req = request(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" } });
+    req.on("response", (res) => res.pause()); // read nothing
+    req.on("error", () => undefined);
+    req.end(JSON.stringify({ model: "m", prompt: `tokens=${tokens}`, stream: true }));
+    await llm.started(1);
+    const a = llm.arrivals[0]!;
+    // Wait until the upstream has stopped making progress (blocked on 'drain'), or has finished.
+    let last = -1;
+    let still = 0;
+    while (a.finishedAt === undefined && still < 5) {
+      await new Promise((r) => setTimeout(r, 20));
+      still = a.waitingDrain && a.sentBytes === last ? still + 1 : 0;
+      last = a.sentBytes;
+    }
+    expect(a.finishedAt).toBeUndefined();
+    expect(a.sentBytes).toBeLessThan(32 << 20);
+    req.destroy();
   });
 
   it("a client that gives up while its prediction runs never reaches the upstream and holds no slot", async () => {

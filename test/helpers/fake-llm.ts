@@ -34,6 +34,9 @@ export interface Arrival {
   startedAt?: number;
   finishedAt?: number;
   cancelled?: boolean;
+  /** Streams: bytes written so far, and whether the server is waiting for 'drain' (its client is not reading). */
+  sentBytes: number;
+  waitingDrain: boolean;
 }
 
 export interface FakeLlm {
@@ -101,7 +104,7 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}): Promise<FakeLlm> 
     }
     const m = /tokens=(\d+)/.exec(prompt);
     const tokens = opts.tokensFor ? opts.tokensFor(prompt, body) : m ? Number(m[1]) : opts.defaultTokens ?? 8;
-    const a: Arrival = { path, prompt, body, headers: req.headers, tokens, receivedAt: performance.now() };
+    const a: Arrival = { path, prompt, body, headers: req.headers, tokens, receivedAt: performance.now(), sentBytes: 0, waitingDrain: false };
     let gone = false;
     res.once("close", () => {
       if (!res.writableFinished) {
@@ -133,7 +136,11 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}): Promise<FakeLlm> 
         const so = body.stream_options as { include_usage?: boolean } | undefined;
         const withUsage = so?.include_usage === true && !opts.omitUsage;
         res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-        const send = (o: Record<string, unknown>) => res.write(`data: ${JSON.stringify(withUsage ? { ...o, usage: o.usage ?? null } : o)}\n\n`);
+        const send = (o: Record<string, unknown>) => {
+          const frame = `data: ${JSON.stringify(withUsage ? { ...o, usage: o.usage ?? null } : o)}\n\n`;
+          a.sentBytes += frame.length;
+          return res.write(frame);
+        };
         const chunk = (choice: Record<string, unknown>) => ({ id, object: chat ? "chat.completion.chunk" : "text_completion", created: 1, model, choices: [{ index: 0, ...choice }] });
         if (chat) send(chunk({ delta: { role: "assistant", content: "" }, finish_reason: null }));
         // Token i is due at start + (i + 1) × msPerToken; every due token is sent at each wake-up, so coarse
@@ -148,7 +155,11 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}): Promise<FakeLlm> 
           while (i < due && !gone) {
             const ok = send(chunk(chat ? { delta: { content: word(i) }, finish_reason: null } : { text: word(i), finish_reason: null }));
             i++;
-            if (!ok) await new Promise((r) => res.once("drain", r).once("close", r));
+            if (!ok) {
+              a.waitingDrain = true;
+              await new Promise((r) => res.once("drain", r).once("close", r));
+              a.waitingDrain = false;
+            }
           }
         }
         if (!gone) {

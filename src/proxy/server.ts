@@ -262,7 +262,14 @@ export async function buildProxy(opts: ProxyOptions): Promise<FastifyInstance> {
         ticket = scheduler.enqueue(job, () => resolve(true));
         if (ticket.state === "queued") stage = "queued";
       });
-      if (!admittedNow || clientGone) return reply; // the client is gone: nothing to answer
+      if (!admittedNow || clientGone) {
+        // The client is gone: nothing to answer. A ticket admitted in the meantime gives its slot back.
+        if (ticket && !released) {
+          released = true;
+          scheduler.cancel(ticket);
+        }
+        return reply;
+      }
     } catch (e) {
       if (e instanceof QueueFullError) return refuse(reply, "queue_full", e.message);
       throw e;

@@ -1,19 +1,21 @@
 /**
  * Engine benchmark: a DistilBERT-base-shaped classifier (the same model as
- * /work/shared/bench/peer_torch_distilbert.py) built with the engine, timed as
+ * ../shared/bench/peer_torch_distilbert.py, found through sharedDir()) built with the engine, timed as
  *   - a training step (forward + cross-entropy + backward + AdamW) at 32×40 for each variant,
  *   - forward throughput at 32×40 and a single 40-token prompt (weights as initializers, dropout off), for
  *     both linear layouts,
  * variants interleaved run by run so that they share the machine's load;
- * and, unless --no-peer, the PyTorch peer run right after in the same process tree, printed as ratios.
+ * and, unless --no-peer, the PyTorch peer run right after in the same process tree, printed as ratios
+ * (python: $LENPRED_PEER_PYTHON, default python3; skipped with one line when it runs on the reference BLAS).
  *
  * Usage: npx tsx bench/engine-step.ts [--layers 6] [--variants split:gemm,split:matmul,fused:gemm] [--runs 5]
- *        [--no-peer] [--threads 2] [--profile]
- * Variants are "<layout>:<linear>": layout split|fused (Trainer mode), linear gemm|matmul (op.linear `via`).
+ *        [--no-peer] [--threads 2] [--profile] [--seq 40]
+ * Variants are "<layout>:<linear>[:scatternd]": layout split|fused (Trainer mode), linear gemm|matmul (op.linear
+ * `via`); ":scatternd" = the embedding gradient as ScatterND add (before 2026-11-30; races with 2 threads).
  * Timings on a shared 2-core box are noisy: compare the ratios of one run, not numbers across runs.
  */
-import { spawnSync } from "node:child_process";
 import { printOrtProfile } from "./ort-profile.js";
+import { runPeer } from "./peer.js";
 import { Graph, type Tensor } from "../src/engine/graph.js";
 import * as op from "../src/engine/ops.js";
 import { Trainer } from "../src/engine/optim.js";
@@ -30,7 +32,9 @@ const arg = (name: string, dflt: string): string => {
 const LAYERS = Number(arg("layers", "6"));
 const RUNS = Number(arg("runs", "5"));
 const THREADS = Number(arg("threads", "2"));
-const VARIANTS = arg("variants", "split:gemm,split:matmul").split(",").filter((v) => /^(split|fused):(gemm|matmul)$/.test(v));
+/** Training-step sequence length (default 40, the peer's); the keys keep the name "32x40". */
+const SEQ = Number(arg("seq", "40"));
+const VARIANTS = arg("variants", "split:gemm,split:matmul").split(",").filter((v) => /^(split|fused):(gemm|matmul)(:scatternd)?$/.test(v));
 const [V, D, H, F, P, C] = [30522, 768, 12, 3072, 512, 8];
 
 function paramShapes(): Record<string, number[]> {
@@ -104,14 +108,14 @@ const weights = initParams();
   // Training step variants (layout:linear), interleaved step by step so they see the same machine load.
   const trainers: Record<string, Trainer> = {};
   for (const v of VARIANTS) {
-    const [mode, via] = v.split(":") as ["split" | "fused", "gemm" | "matmul"];
+    const [mode, via, embGrad] = v.split(":") as ["split" | "fused", "gemm" | "matmul", "scatternd" | undefined];
     const { g, logits, params } = build(true, weights, false, via);
     const labels = g.input("labels", "int64", ["batch"]);
     const loss = op.softmaxCrossEntropy(logits, labels);
-    const profile = argv.includes("--profile") ? `/tmp/lenpred-engine-${mode}-${via}` : undefined;
-    trainers[v] = await Trainer.create({ graph: g, loss, params, initial: weights, mode, adamw: { weightDecay: 0.01 }, session: { threads: THREADS, profilePrefix: profile } });
+    const profile = argv.includes("--profile") ? `/tmp/lenpred-engine-${v.replaceAll(":", "-")}` : undefined;
+    trainers[v] = await Trainer.create({ graph: g, loss, params, initial: weights, mode, adamw: { weightDecay: 0.01 }, session: { threads: THREADS, profilePrefix: profile }, grad: embGrad ? { embeddingGrad: "scatterND" } : {} });
   }
-  const feeds = batch(32, 40);
+  const feeds = batch(32, SEQ);
   // cpu = user + system seconds of this process (all ORT threads): less sensitive to other processes' load.
   const times: Record<string, { step: number[]; run: number[]; update: number[]; cpu: number[] }> = {};
   for (let r = 0; r < RUNS + 2; r++) {
@@ -130,6 +134,7 @@ const weights = initParams();
       rec.update.push(res.seconds.update);
     }
   }
+  if (SEQ !== 40) out.train_seq = SEQ;
   for (const [v, rec] of Object.entries(times)) {
     out[`train_step_s_32x40_${v}`] = Number(median(rec.step).toFixed(4));
     out[`train_update_s_${v}`] = Number(median(rec.update).toFixed(4));
@@ -138,7 +143,7 @@ const weights = initParams();
   for (const [v, tr] of Object.entries(trainers)) {
     if (argv.includes("--profile")) {
       tr.session.endProfiling();
-      printOrtProfile(`lenpred-engine-${v.replace(":", "-")}_`, v, 20);
+      printOrtProfile(`lenpred-engine-${v.replaceAll(":", "-")}_`, v, 20);
     }
     await tr.dispose();
   }
@@ -177,17 +182,15 @@ const weights = initParams();
   for (const s of Object.values(sessions)) await s.dispose();
 }
 if (!argv.includes("--no-peer")) {
-  const peer = spawnSync("/usr/bin/python3", ["/work/shared/bench/peer_torch_distilbert.py", "--json", "--threads", String(THREADS)], { encoding: "utf8" });
-  const line = peer.stdout.trim().split("\n").pop() ?? "";
-  try {
-    const p = JSON.parse(line) as Record<string, number>;
-    out.peer_train_step_s_32x40 = p.train_step_s_32x40!;
-    out.peer_forward_seq_per_s_40 = p.forward_seq_per_s_40!;
-    out.peer_single_prompt_ms = p.single_prompt_ms!;
-    for (const v of VARIANTS) out[`step_ratio_${v}`] = Number(((out[`train_step_s_32x40_${v}`] as number) / p.train_step_s_32x40!).toFixed(3));
-    out.forward_ratio = Number(((out.forward_seq_per_s_40 as number) / p.forward_seq_per_s_40!).toFixed(3));
-  } catch {
-    out.peer = `failed: ${peer.stderr.slice(-300)}`;
+  const { result: p, skipped } = runPeer(THREADS, (m) => console.error(m));
+  if (p) {
+    out.peer_train_step_s_32x40 = Number(p.train_step_s_32x40);
+    out.peer_forward_seq_per_s_40 = Number(p.forward_seq_per_s_40);
+    out.peer_single_prompt_ms = Number(p.single_prompt_ms);
+    for (const v of VARIANTS) out[`step_ratio_${v}`] = Number(((out[`train_step_s_32x40_${v}`] as number) / Number(p.train_step_s_32x40)).toFixed(3));
+    out.forward_ratio = Number(((out.forward_seq_per_s_40 as number) / Number(p.forward_seq_per_s_40)).toFixed(3));
+  } else {
+    out.peer = `skipped: ${skipped}`;
   }
 }
 console.log(JSON.stringify(out));

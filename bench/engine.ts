@@ -5,13 +5,11 @@
  * backward + AdamW) at batch 32 × 40 and 32 × 64 tokens, inference throughput at 32 × 40, single-prompt
  * latency (1 × 40), peak RSS, and achieved GFLOP/s next to a plain onnxruntime MatMul measured in the same
  * run, plus the optional int8 export's forward and single-prompt numbers. When the PyTorch peer
- * (../shared/bench/peer_torch_distilbert.py, Debian python3-torch) is installed it runs in the same
- * invocation and the table shows engine/peer ratios. Timings are medians of `--runs` after
+ * (../shared/bench/peer_torch_distilbert.py, Debian `python3-torch libopenblas0`; python from
+ * $LENPRED_PEER_PYTHON, default python3) is installed it runs in the same invocation and the table shows
+ * engine/peer ratios; a peer on the reference BLAS is detected by a matmul probe and skipped (bench/peer.ts). Timings are medians of `--runs` after
  * warm-up. With `--json` the last line of output is one JSON object.
  */
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { Graph } from "../src/engine/graph.js";
 import * as op from "../src/engine/ops.js";
 import { f32, i64, Session } from "../src/engine/session.js";
@@ -19,8 +17,8 @@ import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
 import { DistilBertModel } from "../src/model/distilbert.js";
 import { buildInferenceOnnx } from "../src/model/export-onnx.js";
 import { initParams } from "../src/model/params.js";
-import { sharedDir } from "../src/util/paths.js";
 import { median, round, runMain, syntheticIds } from "./common.js";
+import { runPeer } from "./peer.js";
 
 interface Args { json: boolean; peer: boolean; runs: number; threads: number; mode: "split" | "fused" }
 
@@ -38,7 +36,8 @@ function parseArgs(argv: string[]): Args {
         "usage: npm run bench:engine -- [--json] [--no-peer] [--runs N] [--threads N] [--mode split|fused]",
         "DistilBERT-base on lenpred's engine: training step at 32×40 and 32×64, forward seq/s at 32×40, single-prompt",
         "latency (float32 model.onnx and the int8 export), peak RSS, GFLOP/s next to a plain ORT MatMul; runs the",
-        "PyTorch peer (../shared/bench/peer_torch_distilbert.py) when python3-torch is installed and prints ratios.",
+        "PyTorch peer (../shared/bench/peer_torch_distilbert.py) when python3-torch + libopenblas0 are installed and prints",
+        "ratios (python: $LENPRED_PEER_PYTHON, default python3; a peer on the slow reference BLAS is skipped, one line).",
         "  --json       last line of output is one JSON object",
         "  --no-peer    skip the PyTorch peer",
         "  --runs N     timed runs per measurement, median reported (default 5, after warm-up)",
@@ -106,26 +105,7 @@ async function ortMatmulGflops(threads: number, runs: number): Promise<number> {
   return (2 * m * k * n) / t / 1e9;
 }
 
-interface PeerResult { [k: string]: number | string }
-
-function runPeer(args: Args): PeerResult | undefined {
-  const script = join(sharedDir(), "bench", "peer_torch_distilbert.py");
-  const python = "/usr/bin/python3";
-  if (!existsSync(script) || !existsSync(python)) return undefined;
-  const probe = spawnSync(python, ["-c", "import torch"], { encoding: "utf8" });
-  if (probe.status !== 0) {
-    log(args, "peer: python3-torch not installed (apt-get install -y python3-torch libopenblas0); skipping the peer");
-    return undefined;
-  }
-  log(args, "peer: running PyTorch DistilBERT (this takes a minute or two)…");
-  const r = spawnSync(python, [script, "--json", "--threads", String(args.threads)], { encoding: "utf8", timeout: 30 * 60_000 });
-  const last = r.stdout?.trim().split("\n").pop();
-  if (r.status !== 0 || !last) {
-    log(args, `peer failed (exit ${r.status}): ${r.stderr?.slice(-500)}`);
-    return undefined;
-  }
-  return JSON.parse(last) as PeerResult;
-}
+type PeerResult = Record<string, number | string>;
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -171,7 +151,8 @@ async function main(): Promise<void> {
   await model.dispose();
   out.peak_rss_mb = round(process.resourceUsage().maxRSS / 1024, 1);
 
-  const peer = args.peer ? runPeer(args) : undefined;
+  const peerRun = args.peer ? runPeer(args.threads, (m) => log(args, m)) : { skipped: "--no-peer" };
+  const peer: PeerResult | undefined = peerRun.result;
   const rows: [string, string, number | string | null, number | string | undefined, "lower" | "higher" | ""][] = [
     ["training step 32 × 40", "s", out.train_step_s_32x40!, peer?.train_step_s_32x40, "lower"],
     ["training step 32 × 64", "s", out.train_step_s_32x64!, peer?.train_step_s_32x64, "lower"],
@@ -203,9 +184,9 @@ async function main(): Promise<void> {
     console.log(line(head));
     console.log(widths.map((w) => "-".repeat(w)).join("  "));
     for (const r of body) console.log(line(r));
-    if (!peer) console.log("(peer not run: install python3-torch to compare, or drop --no-peer)");
+    if (!peer) console.log(`(peer not run: ${peerRun.skipped})`);
   }
-  if (args.json) console.log(JSON.stringify({ ...out, peer: peer ?? null }));
+  if (args.json) console.log(JSON.stringify({ ...out, peer: peer ?? null, ...(peer ? {} : { peer_skipped: peerRun.skipped }) }));
 }
 
 runMain(main);

@@ -28,6 +28,10 @@ const VARIANTS: Variant[] = [
   { name: "inference-1thread", exportOpts: {}, session: { threads: 1 } },
   { name: "inference-spin", exportOpts: {}, session: { threads: 2, spinning: true } },
   { name: "inference-extended", exportOpts: {}, session: { threads: 2, optimization: "extended" } },
+  // int8 weight encodings (export-onnx.ts `int8Weights`): u8 = the default, exact on every x64 CPU.
+  { name: "int8-u8", exportOpts: { quantize: "int8", int8Weights: "u8" }, session: { threads: 2 } },
+  { name: "int8-s7", exportOpts: { quantize: "int8", int8Weights: "s7" }, session: { threads: 2 } },
+  { name: "int8-s8", exportOpts: { quantize: "int8", int8Weights: "s8" }, session: { threads: 2 } },
 ];
 
 function parseArgs(argv: string[]) {

@@ -5,7 +5,12 @@
  *     ON (max batch 32, max wait 2 ms) and OFF (max batch 1), two servers up side by side and loaded in
  *     alternating rounds (medians reported); then a zero-cost predictor for the HTTP layer's own ceiling
  *     and an overload run (4× the clients against a queue of 16) showing backpressure (503 + Retry-After).
- *  2. A fuzz run of ≥ 10,000 malformed/random requests against the batching-on server: it must answer
+ *  2. Liveness under load (issue 9): /healthz and /metrics latency, probed one at a time, while 16 clients send
+ *     heavy requests (31 prompts × 32,000 characters ≈ 1 MB each) and then during a burst of 5,000
+ *     simultaneous connections — for the model in a worker thread (the default) and, as the control in the
+ *     same run, on the main thread (`--no-worker`, the old behaviour). Model: `--model DIR`, else the bundled
+ *     models/alpaca-s3 (DistilBERT + n-gram ensemble).
+ *  3. A fuzz run of ≥ 10,000 malformed/random requests against the batching-on server: it must answer
  *     every one with 2xx/4xx or a deliberate 503, never another 5xx, and still be alive afterwards.
  *
  * The server runs as a child process (`lenpred serve`), so the load generator does not share its event
@@ -24,6 +29,7 @@
  *   npm run bench:serve -- [--model DIR] [--connections 32] [--duration 5] [--rounds 3] [--fuzz 10000] [--json FILE]
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import http from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -41,6 +47,9 @@ const { values: args } = parseArgs({
     duration: { type: "string", default: "5" },
     rounds: { type: "string", default: "3" },
     fuzz: { type: "string", default: "10000" },
+    burst: { type: "string", default: "5000" },
+    "liveness-seconds": { type: "string", default: "8" },
+    "only-liveness": { type: "boolean", default: false },
     "synthetic-batch-ms": { type: "string", default: "4" },
     "synthetic-prompt-ms": { type: "string", default: "0.25" },
     json: { type: "string" },
@@ -83,9 +92,10 @@ async function startServer(predictorArgs: string[], extra: string[]): Promise<Se
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   const url = await new Promise<string>((resolve, reject) => {
+    // stdout is pino JSON lines; "ready" (with the address) is logged once the model is loaded.
     const check = () => {
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m && /ready \(/.test(out)) resolve(m[1]!);
+      const m = /"address":"(http:\/\/[^"]+)"[^\n]*"msg":"ready"/.exec(out);
+      if (m) resolve(m[1]!);
     };
     child.stdout!.on("data", check);
     child.on("exit", (code) => reject(new Error(`lenpred serve exited (${code}) before ready:\n${out}`)));
@@ -185,6 +195,109 @@ async function fuzz(predictorArgs: string[]): Promise<{ report: FuzzReport; aliv
   return { report, alive, exitCode, seconds, predictor };
 }
 
+interface Probe { n: number; p50: number; p99: number; max: number; failed: number }
+interface LivenessRow { label: string; phase: string; healthz: Probe; metrics: Probe; predict: { ok: number; s503: number; other: number } }
+
+const pct = (xs: number[], q: number) => (xs.length === 0 ? Number.NaN : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!);
+
+/**
+ * The prober runs in its own process (like a kubelet): in the bench process its timings would include the
+ * load generator's own event-loop stalls. It GETs `path` one request at a time on a fresh connection every
+ * 20 ms until stdin closes, then prints the latencies (ms) as JSON.
+ */
+const PROBER = `
+import http from "node:http";
+const [url] = process.argv.slice(1);
+const ms = []; let failed = 0; let stop = false;
+process.stdin.on("end", () => (stop = true)); process.stdin.resume();
+const agent = new http.Agent({ keepAlive: false });
+while (!stop) {
+  const t0 = performance.now();
+  const ok = await new Promise((resolve) => {
+    const req = http.get(url, { agent, timeout: 20000 }, (res) => { res.resume(); res.on("end", () => resolve(res.statusCode === 200)); });
+    req.on("error", () => resolve(false)); req.on("timeout", () => req.destroy());
+  });
+  if (ok) ms.push(performance.now() - t0); else failed++;
+  await new Promise((r) => setTimeout(r, 20));
+}
+process.stdout.write(JSON.stringify({ ms, failed }));
+`;
+
+function startProbe(url: string): { stop: () => Promise<Probe> } {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", PROBER, url], { stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  const done = new Promise<void>((r) => child.on("exit", () => r()));
+  return {
+    async stop() {
+      child.stdin!.end();
+      await done;
+      const { ms, failed } = JSON.parse(out) as { ms: number[]; failed: number };
+      return { n: ms.length, p50: pct(ms, 0.5), p99: pct(ms, 0.99), max: Math.max(...ms), failed };
+    },
+  };
+}
+
+/** One predict POST on its own connection; resolves with the status (0 = connection error). */
+function postOnce(url: string, body: string, agent: http.Agent): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.request(url + "/v1/predict", { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", () => resolve(0));
+    req.end(body);
+  });
+}
+
+async function liveness(modelDir: string): Promise<LivenessRow[]> {
+  const seconds = Number(args["liveness-seconds"]);
+  const burst = Number(args.burst);
+  const words = "Explain how TCP congestion control works and why it matters for web performance. ".repeat(400).slice(0, 32_000);
+  const heavy = JSON.stringify({ prompts: Array.from({ length: 31 }, (_, i) => `${i} ${words}`) });
+  const small = JSON.stringify({ prompt: PROMPTS[0] });
+  const rows: LivenessRow[] = [];
+  for (const [label, extra] of [["worker thread (default)", []], ["main thread (--no-worker, before)", ["--no-worker"]]] as const) {
+    const s = await startServer(["--model", modelDir], ["--max-batch", "32", "--max-wait-ms", "2", ...extra]);
+    try {
+      for (const phase of ["16 clients × 1 MB requests", `burst of ${burst} connections`]) {
+        const statuses: number[] = [];
+        const probes = [startProbe(s.url + "/healthz"), startProbe(s.url + "/metrics")];
+        await new Promise((r) => setTimeout(r, 300)); // probers up
+        const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+        if (phase.startsWith("16")) {
+          const until = performance.now() + seconds * 1000;
+          await Promise.all(Array.from({ length: 16 }, async () => {
+            while (performance.now() < until) statuses.push(await postOnce(s.url, heavy, agent));
+          }));
+        } else {
+          // Every connection at once, each with one small request, plus 16 heavy ones.
+          statuses.push(...await Promise.all([
+            ...Array.from({ length: burst }, () => postOnce(s.url, small, new http.Agent({ keepAlive: false }))),
+            ...Array.from({ length: 16 }, () => postOnce(s.url, heavy, agent)),
+          ]));
+        }
+        const [healthz, metrics] = await Promise.all(probes.map((p) => p.stop()));
+        agent.destroy();
+        const predict = { ok: statuses.filter((x) => x === 200).length, s503: statuses.filter((x) => x === 503).length, other: statuses.filter((x) => x !== 200 && x !== 503).length };
+        rows.push({ label, phase, healthz, metrics, predict });
+        console.log(`  ${label}, ${phase}: /healthz p50 ${healthz.p50.toFixed(1)} / p99 ${healthz.p99.toFixed(1)} / max ${healthz.max.toFixed(0)} ms (${healthz.n} probes, ${healthz.failed} failed); /metrics p99 ${metrics.p99.toFixed(1)} ms; predict 200 × ${predict.ok}, 503 × ${predict.s503}, other × ${predict.other}`);
+      }
+    } finally {
+      await stopServer(s);
+    }
+  }
+  return rows;
+}
+
+function livenessTable(rows: LivenessRow[]): string {
+  return [
+    "| model runs on | load | /healthz p50 ms | /healthz p99 ms | /healthz max ms | /metrics p99 ms | probes (failed) | predict 200 / 503 / other |",
+    "|---|---|---:|---:|---:|---:|---:|---:|",
+    ...rows.map((r) => `| ${r.label} | ${r.phase} | ${r.healthz.p50.toFixed(1)} | ${r.healthz.p99.toFixed(1)} | ${r.healthz.max.toFixed(0)} | ${r.metrics.p99.toFixed(1)} | ${r.healthz.n} (${r.healthz.failed}) | ${r.predict.ok} / ${r.predict.s503} / ${r.predict.other} |`),
+  ].join("\n");
+}
+
 function table(rows: LoadRow[]): string {
   const lines = [
     "| server | predictor | clients | req/s (median) | p50 ms (median) | p99 ms (median) | mean batch | non-2xx | of which 503 (queue full) | errors |",
@@ -205,6 +318,14 @@ async function main(): Promise<number> {
 }
 
 async function runAll(work: string): Promise<number> {
+  const livenessModel = args.model ?? join(repoRoot, "models", "alpaca-s3");
+  console.log(`liveness: /healthz and /metrics under heavy load, model ${livenessModel}`);
+  const live = await liveness(livenessModel);
+  console.log(`\n${livenessTable(live)}\n`);
+  if (args["only-liveness"]) {
+    if (args.json) await writeJsonAtomic(args.json, { liveness: live });
+    return 0;
+  }
   const real = args.model ?? buildNgramModel(work);
   const predictors: Array<{ what: string; argv: string[] }> = [];
   if (real) predictors.push({ what: args.model ? `model directory ${args.model}` : "n-gram baseline (real model, trained above)", argv: ["--model", real] });
@@ -242,7 +363,7 @@ async function runAll(work: string): Promise<number> {
   console.log(ok ? "  fuzz: PASS" : "  fuzz: FAIL");
 
   if (args.json) {
-    await writeJsonAtomic(args.json, { predictors: predictors.map((p) => p.what), connections, duration, rounds, load: rows, speedups, fuzz: { ...f.report, seconds: f.seconds, alive: f.alive, exitCode: f.exitCode, predictor: f.predictor } });
+    await writeJsonAtomic(args.json, { liveness: live, predictors: predictors.map((p) => p.what), connections, duration, rounds, load: rows, speedups, fuzz: { ...f.report, seconds: f.seconds, alive: f.alive, exitCode: f.exitCode, predictor: f.predictor } });
   }
   return ok ? 0 : 1;
 }

@@ -18,7 +18,10 @@ export async function buildProgram(): Promise<Command> {
   const program = new Command("lenpred")
     .description("Predict an LLM's output length from the prompt (S³-style), evaluate it, serve it, simulate what it buys.")
     .version(pkg.version)
-    .showHelpAfterError()
+    // Commander's usage errors look like lenpred's own: "lenpred: error: …" on stderr, a pointer to --help rather
+    // than the whole help text, and (in main) exit code 2. Subcommands inherit these settings.
+    .configureOutput({ outputError: (str, write) => write(`lenpred: ${str}`) })
+    .showHelpAfterError("(add --help for usage)")
     .exitOverride();
   const dir = join(here, "commands");
   const ext = here.endsWith("src") ? ".ts" : ".js";
@@ -36,7 +39,9 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
+    // Commander exits 1 on usage errors (unknown option, missing argument…); lenpred's own usage checks exit 2:
+    // one code for every usage error. Help and --version keep 0.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     if (err instanceof LenpredError) {
       process.stderr.write(`lenpred: error: ${err.message}\n`);
       return 2;

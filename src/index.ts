@@ -5,6 +5,8 @@ export type * from "./predictor/types.js";
 export { LenpredError } from "./util/errors.js";
 export { LengthPredictor, type LengthPredictorOptions, type PredictOptions } from "./predictor/length-predictor.js";
 export { loadPredictor, readModelMeta, type ModelMeta } from "./predictor/load.js";
+export { bundledModels, bundledModelsDir, DEFAULT_MODEL, resolveBundledModel, resolveModelDir } from "./predictor/bundled.js";
+export { hubSnapshot, hubCacheDir, parseRepoSpec, type HubOptions, type SnapshotFile } from "./hub/client.js";
 export { loadTokenizer, tokenizerJsonPath, type Tokenizer } from "./tokenizers/index.js";
 export { prepareDataset, type PrepareOptions, type PrepareStats } from "./data/prepare.js";
 export { computeMetrics } from "./metrics/metrics.js";
@@ -12,4 +14,4 @@ export { kendallTauB } from "./metrics/kendall.js";
 export { evaluateFiles } from "./metrics/evaluate.js";
 export { runSimulation, type SimulateConfig, type SimulationReport } from "./simulate/index.js";
 // The engine (`lenpred/engine`) and the HTTP server (`lenpred/serve`) are separate entry points so that
-// importing the predictor API does not load Fastify or the graph builder.
+// importing the predictor API does not load Fastify or the graph builder (test/package.test.ts checks it).

@@ -85,7 +85,7 @@ describe("ensemble model directories", () => {
 
   it("rejects bad member lists with the file and field", async () => {
     await expect(loadPredictor(ensembleDir("none", []))).rejects.toThrow(/lenpred\.json, field 'members': expected a non-empty array/);
-    await expect(loadPredictor(ensembleDir("escape", [{ dir: "../mixed/cls" }]))).rejects.toThrow(/field 'members\[0\]\.dir': member directory '\.\.\/mixed\/cls' is not inside/);
+    await expect(loadPredictor(ensembleDir("escape", [{ dir: "../mixed/cls" }]))).rejects.toThrow(/field 'members\[0\]\.dir': '\.\.\/mixed\/cls' is outside the model directory/);
     await expect(loadPredictor(ensembleDir("weight", [{ dir: "cls", weight: 0 }]))).rejects.toThrow(/field 'members\[0\]\.weight': weight must be a positive number/);
     await expect(loadPredictor(ensembleDir("buckets", [{ dir: "cls" }, { dir: "other" }]))).rejects.toThrow(/field 'members\[1\]\.dir': member 'other' has buckets \[128, 256/);
     await expect(loadPredictor(ensembleDir("missing", [{ dir: "nope" }]))).rejects.toThrow(/not a lenpred model directory/);

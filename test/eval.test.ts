@@ -22,14 +22,15 @@ function predsFile(name: string, lines: unknown[]): string {
 const good = val.map((r, index) => ({ index, id: r.id, bucket: r.output_length_bucket, upperBound: s.edges[r.output_length_bucket], expectedTokens: r.output_tokens + 10 }));
 
 describe("lenpred eval", () => {
-  it("scores a predictions file (order-independent) and prints JSON last with --json", () => {
+  it("scores a predictions file (order-independent); with --json stdout is only the JSON, the text goes to stderr", () => {
     const f = predsFile("good.jsonl", [...good].reverse());
     const r = runCli(["eval", "--data", data, "--split", "val", "--preds", f, "--json"]);
-    expect(r.stderr).toBe(""); // no warnings either
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain("bucket accuracy");
-    expect(r.stdout).toContain("confusion matrix");
-    const report = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    expect(r.stderr).toContain("bucket accuracy");
+    expect(r.stderr).toContain("confusion matrix");
+    expect(r.stderr).not.toMatch(/warning/);
+    expect(r.stdout.trim().split("\n")).toHaveLength(1);
+    const report = JSON.parse(r.stdout);
     expect(report.n).toBe(20);
     expect(report.bucketAccuracy).toBe(1);
     expect(report.mae).toBeCloseTo(10, 9);
@@ -42,9 +43,9 @@ describe("lenpred eval", () => {
     const worse = good.map((g) => ({ ...g, expectedTokens: g.expectedTokens + 90 }));
     const r = runCli(["eval", "--data", data, "--preds", predsFile("good-a.jsonl", good), predsFile("worse-b.jsonl", worse), "--markdown", "--json"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/\| metric \| good-a \| worse-b \|/);
-    expect(r.stdout).toMatch(/\| MAE \(tokens\) = Error \| 10\.0 \| 100\.0 \|/);
-    const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    expect(r.stderr).toMatch(/\| metric \| good-a \| worse-b \|/);
+    expect(r.stderr).toMatch(/\| MAE \(tokens\) = Error \| 10\.0 \| 100\.0 \|/);
+    const out = JSON.parse(r.stdout);
     expect(out.reports.map((x: { mae: number }) => x.mae)).toEqual([expect.closeTo(10, 9), expect.closeTo(100, 9)]);
   });
 

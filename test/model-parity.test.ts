@@ -88,11 +88,11 @@ describe("DistilBERT parity", () => {
     const mdir = join(dir, "m16");
     await saveModelDir(mdir, { config: TINY, params, meta: { buckets: uniformBuckets(500, 5), tokenizer: "bert-base-uncased" }, dtype: "F16" });
     // float16 initializers: the ONNX file is about half the float32 export.
-    expect(readFileSync(join(mdir, "model.onnx")).length).toBeLessThan(0.6 * readFileSync(file).length);
+    expect(readFileSync(join(mdir, "onnx", "model.onnx")).length).toBeLessThan(0.6 * readFileSync(file).length);
     const loaded = await loadModelDir(mdir);
     const m16 = await DistilBertModel.create(loaded.config, { params: loaded.params });
     models.push(m16);
-    const s16 = await ort.InferenceSession.create(readFileSync(join(mdir, "model.onnx")), { intraOpNumThreads: 1 });
+    const s16 = await ort.InferenceSession.create(readFileSync(join(mdir, "onnx", "model.onnx")), { intraOpNumThreads: 1 });
     expect(maxAbsDiff((await run(s16, b)).data as Float32Array, await m16.forward(b))).toBeLessThan(1e-4);
     await s16.release();
 

@@ -7,6 +7,7 @@ import { LengthPredictor } from "../src/predictor/length-predictor.js";
 import { runCli } from "./helpers/cli.js";
 import { writeTinyModel } from "./helpers/predictor-fixtures.js";
 import { tempDir } from "./helpers/tmp.js";
+import { repoRoot } from "../src/util/paths.js";
 
 const root = tempDir("lenpred-predict-cli-");
 const scheme = uniformBuckets(512, 8);
@@ -74,7 +75,13 @@ describe("lenpred predict", () => {
   });
 
   it("explains usage errors", () => {
-    expect(runCli(["predict", "--model", model.dir]).stderr).toMatch(/either a prompt argument or --file/);
+    const both = runCli(["predict", "--model", model.dir, "--file", "x.jsonl", "a prompt"]);
+    expect([both.code, both.stderr]).toEqual([2, expect.stringMatching(/either a prompt argument or --file, not both/)]);
+    // Neither (nothing piped: stdin empty) names what to give, not "not both".
+    const neither = runCli(["predict", "--model", model.dir], { input: "" });
+    expect(neither.code).toBe(2);
+    expect(neither.stderr).toMatch(/no prompt: give a prompt argument, pipe it on stdin/);
+    expect(neither.stderr).not.toMatch(/not both/);
     expect(runCli(["predict", "--model", model.dir, "--quantile", "2", "x"]).stderr).toMatch(/--quantile must be in \(0, 1\)/);
     expect(runCli(["predict", "--model", join(root, "nope"), "x"]).stderr).toMatch(/not a lenpred model directory/);
   });
@@ -94,12 +101,43 @@ describe("lenpred predict", () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it("--model takes a bundled model name; an existing directory of that name wins", async () => {
+    const prompt = "write a poem about the sea";
+    const bundled = await LengthPredictor.load(join(repoRoot, "models", "alpaca-s3"));
+    const wantBundled = await bundled.predict(prompt);
+    await bundled.dispose();
+    const elsewhere = tempDir("lenpred-cwd-");
+    const r = runCli(["predict", "--model", "alpaca-s3", "--no-probabilities", prompt], { cwd: elsewhere });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ bucket: wantBundled.bucket, upperBound: wantBundled.upperBound });
+    expect(JSON.parse(r.stdout).expectedTokens).toBeCloseTo(wantBundled.expectedTokens, 2); // the CLI rounds
+    // A local ./alpaca-s3 (here the tiny test model, 64-token buckets) shadows the bundled one.
+    writeTinyModel(join(elsewhere, "alpaca-s3"), scheme, 8);
+    const local = runCli(["predict", "--model", "alpaca-s3", prompt], { cwd: elsewhere });
+    expect(local.code, local.stderr).toBe(0);
+    const p = await LengthPredictor.load(model.dir);
+    const want = await p.predict(prompt);
+    await p.dispose();
+    expect(JSON.parse(local.stdout).probabilities).toHaveLength(8);
+    expect(JSON.parse(local.stdout)).toMatchObject({ bucket: want.bucket, upperBound: want.upperBound });
+    expect(want.upperBound % 64).toBe(0);
+  });
+
+  it("reads the prompt from piped stdin when no argument is given", async () => {
+    const r = runCli(["predict", "--model", model.dir, "--no-probabilities"], { input: "write a poem about the sea\n" });
+    expect(r.code, r.stderr).toBe(0);
+    const p = await LengthPredictor.load(model.dir);
+    const want = await p.predict("write a poem about the sea\n");
+    await p.dispose();
+    expect(JSON.parse(r.stdout)).toMatchObject({ bucket: want.bucket, upperBound: want.upperBound });
+  });
+
   it("refuses a huge prompt argument with a clear error and reads long prompts from stdin with -", () => {
     const long = "word ".repeat(8000); // 40k characters: onnxruntime-node crashes with such an argv
     const r = runCli(["predict", "--model", model.dir, long]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/prompt argument is 40000 characters .*stdin/);
-    const s = runCli(["predict", "--model", model.dir, "-"], { input: long });
+    const s = runCli(["predict", "--model", model.dir, "--max-prompt-chars", "40000", "-"], { input: long });
     expect(s.code, s.stderr).toBe(0);
     const got = JSON.parse(s.stdout);
     expect(got.upperBound).toBe(scheme.edges[got.bucket]);

@@ -126,7 +126,7 @@ describe("LengthPredictor over a distilbert model directory (ONNX)", () => {
     await expect(LengthPredictor.load(broken.dir)).rejects.toThrow(/broken\/tokenizer\.json: model directory has no tokenizer\.json/);
     const noOnnx = writeTinyModel(join(root, "noonnx"), scheme, 8);
     rmSync(join(noOnnx.dir, "model.onnx"));
-    await expect(LengthPredictor.load(noOnnx.dir)).rejects.toThrow(/model\.onnx: model directory has no model\.onnx/);
+    await expect(LengthPredictor.load(noOnnx.dir)).rejects.toThrow(/onnx\/model\.onnx: model directory has no onnx\/model\.onnx \(nor model\.onnx\)/);
     await expect(LengthPredictor.load(join(root, "nothing"))).rejects.toThrow(/not a lenpred model directory/);
   });
 });

@@ -138,9 +138,11 @@ describe("lenpred serve --model <distilbert dir> (CLI)", () => {
     child.stderr.on("data", (d) => (out += d));
     const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
     try {
-      for (let i = 0; i < 600 && !/ready \(/.test(out) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
-      expect(out).toMatch(/ready \(predictor distilbert, 20 buckets/);
-      const url = /listening on (http:\/\/\S+)/.exec(out)![1]!;
+      const ready = () => out.split("\n").find((l) => l.includes('"msg":"ready"'));
+      for (let i = 0; i < 600 && !ready() && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+      const line = JSON.parse(ready()!) as { address: string; predictor: string; buckets: number };
+      expect(line).toMatchObject({ predictor: "distilbert", buckets: 20 });
+      const url = line.address;
       close((await post(url, { prompt: "a detailed essay", quantile: 0.9 })).json, regAt("a detailed essay", 0.9));
       const bad = await post(url, { prompt: "a", quantile: 1 });
       expect(bad.status).toBe(400);

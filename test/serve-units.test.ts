@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { uniformBuckets } from "../src/data/buckets.js";
 import { LengthPredictor } from "../src/predictor/length-predictor.js";
 import type { Prediction, Predictor } from "../src/predictor/types.js";
-import { MicroBatcher, QueueFullError, ShuttingDownError } from "../src/serve/batcher.js";
+import { MicroBatcher, QueueFullError, QueueTimeoutError, ShuttingDownError } from "../src/serve/batcher.js";
 import { chatPrompt, ChatPromptError } from "../src/serve/chat.js";
 import { fieldFromPointer } from "../src/serve/server.js";
 import { SyntheticPredictor } from "../src/serve/synthetic.js";
@@ -140,6 +140,8 @@ class GatedPredictor implements Predictor {
   fail = false;
   /** Throw only for calls at this quantile. */
   failQuantile: number | undefined;
+  /** Throw for any call that contains this prompt. */
+  poison: string | undefined;
   async predict(p: string) {
     return (await this.predictBatch([p]))[0]!;
   }
@@ -149,6 +151,7 @@ class GatedPredictor implements Predictor {
     this.quantiles.push(opts.quantile);
     await new Promise<void>((r) => this.gates.push(r));
     if (this.fail || (opts.quantile !== undefined && opts.quantile === this.failQuantile)) throw new Error("model exploded");
+    if (this.poison !== undefined && prompts.includes(this.poison)) throw new Error(`cannot handle ${this.poison}`);
     return prompts.map((p) => ({ bucket: 0, upperBound: 25, expectedTokens: p.length + (opts.quantile ?? 0) }));
   }
   get waiting(): number {
@@ -216,14 +219,17 @@ describe("MicroBatcher", () => {
     const bad = b.submit(["xx", "yy"], 0.5);
     const good = b.submit(["zzz"], 0.25);
     bad.catch(() => undefined);
-    while (p.sizes.reduce((x, y) => x + y, 0) < 4 || p.waiting > 0) {
+    let done = false;
+    void Promise.allSettled([bad, good]).then(() => (done = true));
+    while (!done) {
       p.release();
       await tick();
     }
     await first;
     await expect(bad).rejects.toThrow(/exploded/);
     expect((await good)[0]!.expectedTokens).toBe(3.25);
-    expect(calls).toEqual([[1, true, undefined], [2, false, 0.5], [1, true, 0.25]]);
+    // The failed pair is bisected (each prompt alone fails too); the 0.25 group is untouched.
+    expect(calls).toEqual([[1, true, undefined], [2, false, 0.5], [1, false, 0.5], [1, false, 0.5], [1, true, 0.25]]);
   });
 
   it("dispatches a lone prompt after maxWaitMs", async () => {
@@ -258,14 +264,76 @@ describe("MicroBatcher", () => {
     const b = new MicroBatcher(p, { maxBatch: 4, maxWaitMs: 0, maxQueue: 10 });
     p.fail = true;
     const bad = b.submit(["x", "y"]);
-    await until(() => p.waiting === 1);
-    p.release();
+    bad.catch(() => undefined);
+    for (let i = 0; i < 3; i++) {
+      await until(() => p.waiting === 1);
+      p.release();
+    }
     await expect(bad).rejects.toThrow(/exploded/);
+    expect(p.sizes).toEqual([2, 1, 1]);
     p.fail = false;
     const good = b.submit(["ok"]);
     await until(() => p.waiting === 1);
     p.release();
     expect((await good)[0]!.expectedTokens).toBe(2);
+  });
+
+  it("isolates a prompt that makes its batch fail: the innocent prompts batched with it are answered", async () => {
+    const p = new GatedPredictor();
+    p.poison = "BAD";
+    const b = new MicroBatcher(p, { maxBatch: 8, maxWaitMs: 0, maxQueue: 100 });
+    const first = b.submit(["a"]);
+    await until(() => p.waiting === 1);
+    const innocent = [b.submit(["bb"]), b.submit(["ccc", "dddd"]), b.submit(["eeeee"])];
+    const guilty = b.submit(["BAD"]);
+    guilty.catch(() => undefined);
+    let done = false;
+    void Promise.allSettled([...innocent, guilty]).then(() => (done = true));
+    while (!done) {
+      p.release();
+      await tick();
+    }
+    await first;
+    expect((await Promise.all(innocent)).map((r) => r.map((x) => x.expectedTokens))).toEqual([[2], [3, 4], [5]]);
+    await expect(guilty).rejects.toThrow(/cannot handle BAD/);
+    // 5 prompts: the failed call, then halves [bb ccc dddd] ok, [eeeee BAD] fails → [eeeee] ok, [BAD] fails.
+    expect(p.sizes).toEqual([1, 5, 3, 2, 1, 1]);
+  });
+
+  it("does not bisect errors every prompt would hit (splitOnError false)", async () => {
+    const p = new GatedPredictor();
+    p.fail = true;
+    const b = new MicroBatcher(p, { maxBatch: 8, maxWaitMs: 0, maxQueue: 100, splitOnError: () => false });
+    const bad = b.submit(["x", "y", "z"]);
+    await until(() => p.waiting === 1);
+    p.release();
+    await expect(bad).rejects.toThrow(/exploded/);
+    expect(p.sizes).toEqual([3]);
+  });
+
+  it("refuses prompts that wait longer than maxQueueMs with QueueTimeoutError, and serves the rest", async () => {
+    const p = new GatedPredictor();
+    const b = new MicroBatcher(p, { maxBatch: 1, maxWaitMs: 0, maxQueue: 10, maxQueueMs: 40 });
+    const running = b.submit(["a"]);
+    await until(() => p.waiting === 1);
+    const stale = b.submit(["bb", "ccc"]);
+    stale.catch(() => undefined);
+    // The running call is held far past the budget: the queued request must be refused meanwhile, not wait.
+    let refused: unknown;
+    stale.catch((e) => (refused = e));
+    await until(() => refused !== undefined);
+    expect(refused).toBeInstanceOf(QueueTimeoutError);
+    expect((refused as QueueTimeoutError).retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect((refused as QueueTimeoutError).waitedMs).toBeGreaterThanOrEqual(40);
+    expect(b.depth).toBe(0);
+    expect(p.waiting).toBe(1); // the budget covers waiting in the queue, not a call already running
+    p.release();
+    expect((await running)[0]!.expectedTokens).toBe(1);
+    const fresh = b.submit(["dddd"]);
+    await until(() => p.waiting === 1);
+    p.release();
+    expect((await fresh)[0]!.expectedTokens).toBe(4);
+    expect(p.sizes).toEqual([1, 1]);
   });
 
   it("close() answers everything queued, then refuses new work", async () => {
@@ -290,6 +358,7 @@ describe("MicroBatcher", () => {
     expect(() => new MicroBatcher(p, { maxBatch: 0, maxWaitMs: 0, maxQueue: 1 })).toThrow(/maxBatch/);
     expect(() => new MicroBatcher(p, { maxBatch: 1, maxWaitMs: -1, maxQueue: 1 })).toThrow(/maxWaitMs/);
     expect(() => new MicroBatcher(p, { maxBatch: 1, maxWaitMs: 0, maxQueue: 1.5 })).toThrow(/maxQueue/);
+    expect(() => new MicroBatcher(p, { maxBatch: 1, maxWaitMs: 0, maxQueue: 1, maxQueueMs: 0 })).toThrow(/maxQueueMs/);
   });
 });
 

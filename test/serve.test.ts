@@ -2,6 +2,7 @@
  * `lenpred serve` over real HTTP on a loopback port: the bad-input table, batching under concurrency,
  * backpressure, readiness, metrics, OpenAPI, and a 1,000-request fuzz.
  */
+import SwaggerParser from "@apidevtools/swagger-parser";
 import type { FastifyInstance } from "fastify";
 import { afterAll, describe, expect, it } from "vitest";
 import { bucketOf, uniformBuckets, type BucketScheme } from "../src/data/buckets.js";
@@ -353,6 +354,28 @@ describe("readiness, errors, metrics, OpenAPI", () => {
     expect(Object.keys(body.properties)).toEqual(expect.arrayContaining(["prompt", "prompts", "messages", "quantile", "model"]));
     expect(body.properties.prompts.maxItems).toBe(7);
     expect(doc.paths["/v1/predict"].post.responses).toHaveProperty("503");
+  });
+
+  it("serves an OpenAPI document that swagger-parser validates, with operationIds, named schemas, oneOf and Retry-After", async () => {
+    const { url } = await start();
+    const doc = await (await fetch(url + "/openapi.json")).json();
+    // Throws on any schema violation (the 3.0.3 document with numeric exclusiveMinimum failed here).
+    await SwaggerParser.validate(structuredClone(doc));
+    expect(doc.openapi).toBe("3.1.0");
+    const ops = Object.values(doc.paths as Record<string, Record<string, { operationId?: string; responses: Record<string, { headers?: object }> }>>)
+      .flatMap((methods) => Object.values(methods));
+    expect(ops.length).toBe(5);
+    for (const op of ops) expect(op.operationId).toMatch(/^[a-zA-Z]+$/);
+    expect(new Set(ops.map((o) => o.operationId)).size).toBe(ops.length);
+    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(["Prediction", "PredictionList", "Error", "BucketScheme"]));
+    const predict = doc.paths["/v1/predict"].post;
+    expect(predict.requestBody.content["application/json"].schema.oneOf).toEqual([{ required: ["prompt"] }, { required: ["prompts"] }, { required: ["messages"] }]);
+    expect(predict.responses["200"].content["application/json"].schema.anyOf).toEqual([{ $ref: "#/components/schemas/Prediction" }, { $ref: "#/components/schemas/PredictionList" }]);
+    for (const path of ["/v1/predict", "/v1/model", "/readyz"]) {
+      const r503 = Object.values(doc.paths[path] as Record<string, { responses: Record<string, { headers?: Record<string, unknown> }> }>)[0]!.responses["503"]!;
+      expect(r503.headers).toHaveProperty("retry-after");
+    }
+    expect(predict.responses["400"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/Error" });
   });
 
   it("rejects a queue smaller than the prompts one request may carry", async () => {

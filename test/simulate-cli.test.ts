@@ -46,14 +46,16 @@ function goodRecords(): Record<string, unknown>[] {
 }
 
 describe("lenpred simulate (CLI)", () => {
-  it("prints the report as one JSON object on the last line and writes SVG plots", () => {
+  it("with --json prints only the report's JSON on stdout (the table on stderr) and writes SVG plots", () => {
     const plots = join(dir, "plots");
     const out = join(dir, "report.json");
     const r = runCli(["simulate", "--data", dir, "--predictions", preds, "--json", "--plots", plots, "--out", out]);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split("\n");
-    const report = JSON.parse(lines[lines.length - 1]!) as { policies: Record<string, Record<string, number>>; trace: { requests: number } };
+    expect(r.stdout.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/policy\s+tok\/s/);
+    expect(r.stderr).toMatch(/plots: /);
+    const report = JSON.parse(r.stdout) as { policies: Record<string, Record<string, number>>; trace: { requests: number } };
     expect(Object.keys(report.policies).sort()).toEqual([...DEFAULT_POLICIES].sort());
     for (const m of Object.values(report.policies)) {
       for (const k of ["throughput_tokens_per_s", "throughput_requests_per_s", "latency_p50_s", "latency_p99_s", "preemptions", "recomputed_tokens", "mean_batch_size", "memory_utilization"]) {

@@ -1,11 +1,11 @@
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
-import { createServer, type Server } from "node:http";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundledTokenizerDir, loadTokenizer, tokenizerJsonPath } from "../src/tokenizers/index.js";
-import { fetchHubTokenizer, parseHubName } from "../src/tokenizers/hub.js";
+import { fetchHubTokenizer } from "../src/tokenizers/index.js";
+import { parseRepoSpec } from "../src/hub/client.js";
+import { startStandInHub, type StandInHub } from "./helpers/hub-server.js";
 import { LenpredError } from "../src/util/errors.js";
 import { tempDir } from "./helpers/tmp.js";
 import { loadVocab, wordpieceIds } from "./helpers/wordpiece-oracle.js";
@@ -176,62 +176,56 @@ describe("other tokenizers", () => {
   });
 });
 
-describe("Hugging Face hub download (against a local server)", () => {
-  let server: Server;
-  let endpoint = "";
-  const requests: string[] = [];
+describe("Hugging Face hub download (against the stand-in hub, test/helpers/hub-server.ts)", () => {
+  let hub: StandInHub;
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      requests.push(req.url ?? "");
-      if (req.url === "/acme/tiny-bert/resolve/main/tokenizer.json" || req.url === "/acme/tiny-bert/resolve/v2/tokenizer.json") {
-        res.writeHead(200, { "content-type": "application/json" }).end(bertJsonText);
-      } else if (req.url === "/acme/html/resolve/main/tokenizer.json") {
-        res.writeHead(200, { "content-type": "text/html" }).end("<html>login</html>");
-      } else res.writeHead(404).end("not found");
+    hub = await startStandInHub({
+      "acme/tiny-bert": { revisions: { main: { "tokenizer.json": bertJsonText }, v2: { "tokenizer.json": bertJsonText, "vocab.txt": "x" } } },
+      "acme/html": { revisions: { main: { "tokenizer.json": "<html>login</html>" } } },
     });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => hub.close());
 
-  it("downloads once into the cache, then loads offline", async () => {
+  it("downloads once into the hub cache (models--acme--tiny-bert), then loads offline", async () => {
     const cacheDir = tempDir();
-    const tok = await loadTokenizer("hf:acme/tiny-bert", { endpoint, cacheDir });
+    const tok = await loadTokenizer("hf:acme/tiny-bert", { endpoint: hub.endpoint, cacheDir });
     expect(tok.encode("hello world")).toEqual([101, 7592, 2088, 102]);
-    expect(requests.filter((u) => u.startsWith("/acme/tiny-bert/resolve/main"))).toHaveLength(1);
-    const cached = join(cacheDir, "tokenizers", "hf", "acme", "tiny-bert", "main", "tokenizer.json");
+    const fileRequests = () => hub.requests.filter((r) => r.url.startsWith("/acme/tiny-bert/resolve/")).length;
+    expect(fileRequests()).toBe(2); // HEAD (commit, etag) + GET
+    const cached = join(cacheDir, "models--acme--tiny-bert", "snapshots", hub.commitOf("acme/tiny-bert", "main"), "tokenizer.json");
     expect(readFileSync(cached, "utf8")).toBe(bertJsonText);
-    // A second resolution (bypassing the in-process memo) hits the cache, not the server.
-    expect(await fetchHubTokenizer("acme/tiny-bert", { endpoint, cacheDir })).toBe(cached);
-    expect(requests.filter((u) => u.startsWith("/acme/tiny-bert/resolve/main"))).toHaveLength(1);
-    expect(await fetchHubTokenizer("acme/tiny-bert@v2", { endpoint, cacheDir })).toBe(join(cacheDir, "tokenizers", "hf", "acme", "tiny-bert", "v2", "tokenizer.json"));
+    // A second resolution (bypassing the in-process memo) finds the snapshot complete: no file request.
+    expect(await fetchHubTokenizer("acme/tiny-bert", { endpoint: hub.endpoint, cacheDir })).toBe(cached);
+    expect(await fetchHubTokenizer("acme/tiny-bert", { endpoint: hub.endpoint, cacheDir, offline: true })).toBe(cached);
+    expect(fileRequests()).toBe(2);
+    expect(await fetchHubTokenizer("acme/tiny-bert@v2", { endpoint: hub.endpoint, cacheDir })).toBe(join(cacheDir, "models--acme--tiny-bert", "snapshots", hub.commitOf("acme/tiny-bert", "v2"), "tokenizer.json"));
   });
 
-  it("honours LENPRED_HF_ENDPOINT and LENPRED_CACHE_DIR", async () => {
+  it("honours LENPRED_HF_ENDPOINT (then HF_ENDPOINT) and HF_HUB_CACHE", async () => {
     const cacheDir = tempDir();
-    const saved = { e: process.env.LENPRED_HF_ENDPOINT, c: process.env.LENPRED_CACHE_DIR };
-    process.env.LENPRED_HF_ENDPOINT = endpoint + "/";
-    process.env.LENPRED_CACHE_DIR = cacheDir;
+    const saved = { e: process.env.LENPRED_HF_ENDPOINT, c: process.env.HF_HUB_CACHE };
+    process.env.LENPRED_HF_ENDPOINT = hub.endpoint + "/";
+    process.env.HF_HUB_CACHE = cacheDir;
     try {
       const p = await tokenizerJsonPath("hf:acme/tiny-bert");
-      expect(p).toBe(join(cacheDir, "tokenizers", "hf", "acme", "tiny-bert", "main", "tokenizer.json"));
+      expect(p).toBe(join(cacheDir, "models--acme--tiny-bert", "snapshots", hub.commitOf("acme/tiny-bert", "main"), "tokenizer.json"));
     } finally {
-      for (const [k, v] of [["LENPRED_HF_ENDPOINT", saved.e], ["LENPRED_CACHE_DIR", saved.c]] as const) {
+      for (const [k, v] of [["LENPRED_HF_ENDPOINT", saved.e], ["HF_HUB_CACHE", saved.c]] as const) {
         if (v === undefined) delete process.env[k]; else process.env[k] = v;
       }
     }
   });
 
-  it("reports 404s and non-tokenizer answers clearly and caches nothing", async () => {
+  it("reports 404s and non-tokenizer answers clearly", async () => {
     const cacheDir = tempDir();
-    await expect(loadTokenizer("hf:acme/missing", { endpoint, cacheDir })).rejects.toThrow(/HTTP 404.*no such repository/);
-    await expect(loadTokenizer("hf:acme/html", { endpoint, cacheDir })).rejects.toThrow(/did not return a tokenizer\.json/);
-    expect(existsSync(join(cacheDir, "tokenizers", "hf", "acme", "html"))).toBe(false);
-    await expect(loadTokenizer("hf:acme/x", { endpoint: "http://127.0.0.1:1", cacheDir })).rejects.toThrow(/cannot download/);
+    await expect(loadTokenizer("hf:acme/missing", { endpoint: hub.endpoint, cacheDir })).rejects.toThrow(/HTTP 404 \(no such repository\)/);
+    await expect(loadTokenizer("hf:acme/html", { endpoint: hub.endpoint, cacheDir })).rejects.toThrow(/tokenizer\.json is not a Hugging Face tokenizer/);
+    await expect(loadTokenizer("hf:acme/x", { endpoint: "http://127.0.0.1:1", cacheDir })).rejects.toThrow(/cannot reach/);
+    expect(existsSync(join(cacheDir, "models--acme--missing"))).toBe(false);
   });
 
   it("rejects repository names that could escape the cache", () => {
-    for (const bad of ["../etc", "a/../../b", "a/b/c", "/abs", "a/b@../x", ""]) expect(() => parseHubName(bad), bad).toThrow(LenpredError);
-    expect(parseHubName("org/name@rev-1")).toEqual({ repo: "org/name", revision: "rev-1" });
+    for (const bad of ["../etc", "a/../../b", "a/b/c", "/abs", "a/b@../x", ""]) expect(() => parseRepoSpec(bad), bad).toThrow(LenpredError);
+    expect(parseRepoSpec("org/name@rev-1")).toEqual({ repo: "org/name", revision: "rev-1" });
   });
 });

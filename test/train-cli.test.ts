@@ -72,7 +72,8 @@ describe("lenpred train: end to end on a micro DistilBERT", () => {
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout.match(/^epoch \d\/3: train_loss [\d.]+ val_loss [\d.]+ acc [\d.]+% mae [\d.]+ acc50 [\d.]+% under [\d.]+%/gm)).toHaveLength(3);
     const { readdirSync, readFileSync } = await import("node:fs");
-    expect(readdirSync(out)).toEqual(expect.arrayContaining(["lenpred.json", "config.json", "model.safetensors", "model.onnx", "tokenizer.json", "training.json"]));
+    expect(readdirSync(out)).toEqual(expect.arrayContaining(["lenpred.json", "config.json", "model.safetensors", "onnx", "tokenizer.json", "training.json"]));
+    expect(readdirSync(join(out, "onnx"))).toEqual(["model.onnx"]); // the transformers.js layout
     expect(readdirSync(out)).not.toContain("checkpoint");
     const card = readFileSync(join(out, "README.md"), "utf8");
     expect(card).toContain("DistilBertForSequenceClassification: 1 layers, dim 16, 2 heads, FFN 32, vocabulary 20, trained from scratch");
@@ -84,8 +85,11 @@ describe("lenpred train: end to end on a micro DistilBERT", () => {
     expect(JSON.parse(p.stdout).probabilities).toHaveLength(4);
 
     // --init continues from those weights (and takes the tokenizer from that directory).
-    const init = runCli(["train", "--data", data, "--init", out, "--out", join(root, "from-init"), "--epochs", "1", "--batch-size", "4", "--max-length", "16", "--lr", "0.001", "--no-progress"]);
+    const init = runCli(["train", "--data", data, "--init", out, "--out", join(root, "from-init"), "--epochs", "1", "--batch-size", "4", "--max-length", "16", "--lr", "0.001", "--no-progress", "--opset", "17"]);
     expect(init.code, init.stderr + init.stdout).toBe(0);
+    // --opset 17: the export has no Gelu op (decomposed) and says so in lenpred.json.
+    expect(JSON.parse(readFileSync(join(root, "from-init", "lenpred.json"), "utf8")).onnxOpset).toBe(17);
+    expect(readFileSync(join(root, "from-init", "onnx", "model.onnx")).includes("Gelu")).toBe(false);
     expect(init.stdout).toMatch(/model: .*e2e \(pretrained\): 1 layers × dim 16/);
     expect(readFileSync(join(root, "from-init", "tokenizer.json"), "utf8")).toBe(readFileSync(tok, "utf8"));
   });

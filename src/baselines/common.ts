@@ -1,12 +1,12 @@
 /** Shared plumbing for the baseline predictors: prediction construction, model-directory I/O, batch scoring. */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { bucketOf, upperBound, type BucketScheme } from "../data/buckets.js";
 import type { PreparedRecord } from "../data/records.js";
-import { META_FILE, type ModelMeta } from "../predictor/load.js";
+import { META_FILE, modelFile, type ModelMeta } from "../predictor/load.js";
 import type { Prediction, PredictionRecord, Predictor } from "../predictor/types.js";
 import { openAtomicWriteStream, replaceDirAtomic, writeJsonAtomic } from "../util/atomic.js";
-import { LenpredError } from "../util/errors.js";
+import { LenpredError, type ErrorPlace } from "../util/errors.js";
 import { toJsonlLine } from "../util/jsonl.js";
 
 /** A prediction for a bucket with the predictor semantics `upperBound = edges[bucket]`. */
@@ -51,8 +51,14 @@ export function metaNumber(meta: ModelMeta, field: string, dir: string): number 
   return v;
 }
 
-export async function readFloat32File(dir: string, name: string, expected: number): Promise<Float32Array> {
-  const file = join(dir, name);
+/**
+ * Read `expected` float32 values from file `name` of a model directory (confined to it, a regular file of
+ * exactly that size: checked before reading, so a bad name cannot stream a device into memory).
+ */
+export async function readFloat32File(dir: string, name: string, expected: number, from?: ErrorPlace): Promise<Float32Array> {
+  const file = modelFile(dir, name, { from, missing: "model weights missing" });
+  const size = (await stat(file)).size;
+  if (size !== expected * 4) throw new LenpredError(`expected ${expected} float32 values (${expected * 4} bytes), found ${size} bytes`, { file });
   let buf: Buffer;
   try {
     buf = await readFile(file);

@@ -3,9 +3,11 @@
  * bucket's midpoint, what a pure classifier offers), "median" predicts the median training length (bucket =
  * the one containing it). Both persist as a lenpred.json holding the fixed prediction.
  */
+import { join } from "node:path";
 import { bucketCount, bucketMidpoint, type BucketScheme } from "../data/buckets.js";
 import type { PreparedRecord, PreparedScheme } from "../data/records.js";
-import type { ModelMeta } from "../predictor/load.js";
+import { META_FILE, type ModelMeta } from "../predictor/load.js";
+import { LenpredError } from "../util/errors.js";
 import type { Prediction } from "../predictor/types.js";
 import { bucketPrediction, median, metaNumber, pointPrediction, saveModelDir, SyncPredictor } from "./common.js";
 
@@ -25,7 +27,11 @@ export class ConstantPredictor extends SyncPredictor {
   static fromMeta(meta: ModelMeta, dir: string): ConstantPredictor {
     const kind = meta.kind === "median" ? "median" : "majority";
     const bucket = metaNumber(meta, "bucket", dir);
-    return new ConstantPredictor(kind, meta.buckets, meta.tokenizer, bucketPrediction(meta.buckets, bucket, metaNumber(meta, "expectedTokens", dir)));
+    const k = bucketCount(meta.buckets);
+    if (!Number.isInteger(bucket) || bucket < 0 || bucket >= k) throw new LenpredError(`must be a bucket index in 0..${k - 1}, got ${bucket}`, { file: join(dir, META_FILE), field: "bucket" });
+    const expected = metaNumber(meta, "expectedTokens", dir);
+    if (expected < 0) throw new LenpredError(`must be >= 0, got ${expected}`, { file: join(dir, META_FILE), field: "expectedTokens" });
+    return new ConstantPredictor(kind, meta.buckets, meta.tokenizer, bucketPrediction(meta.buckets, bucket, expected));
   }
 }
 

@@ -8,7 +8,7 @@ export function register(program: Command): void {
     .requiredOption("--data <dir>", "prepared data directory (from `lenpred prepare`)")
     .option("--split <name>", "split the predictions were made for: train, val or test", "val")
     .requiredOption("--preds <files...>", "predictions JSONL(s); `index` = 0-based record of the split (ids are checked when present). Several files: one comparison table, a column per file")
-    .option("--json", "also print the report as one JSON object on the last line ({data, split, reports: [...]} for several files)")
+    .option("--json", "print the report as one JSON object on stdout ({data, split, reports: [...]} for several files); the human-readable report then goes to stderr")
     .option("--markdown", "print the comparison table as Markdown (for docs)")
     .option("--plot <file.svg>", "write a confusion-matrix heat map (SVG; with several --preds, of the first)")
     .addHelpText("after", `
@@ -36,10 +36,12 @@ Example:
         const { writeFileAtomic } = await import("../util/atomic.js");
         await writeFileAtomic(opts.plot, await confusionMatrixSvg(results[0]!.report.confusion, scheme.buckets, `${results[0]!.name} on ${opts.split}`));
       }
+      // With --json, stdout carries only the JSON (a pipe into jq must not see the table).
+      const say = opts.json ? (text: string) => void process.stderr.write(text + "\n") : (text: string) => console.log(text);
       const title = `${opts.data} (${opts.split}, label ${scheme.label ?? "?"}, tokenizer ${scheme.tokenizer})`;
-      if (results.length === 1) console.log(formatReport(results[0]!.report, `${opts.preds[0]} vs ${title}`));
-      else console.log(`${title}\n` + comparisonTable(results, opts.markdown));
-      if (opts.plot) console.log(`confusion matrix plot: ${opts.plot}`);
+      if (results.length === 1) say(formatReport(results[0]!.report, `${opts.preds[0]} vs ${title}`));
+      else say(`${title}\n` + comparisonTable(results, opts.markdown));
+      if (opts.plot) say(`confusion matrix plot: ${opts.plot}`);
       if (opts.json) {
         const strip = (r: (typeof results)[number]) => ({ preds: r.preds, ...r.report });
         console.log(JSON.stringify(results.length === 1 ? { data: opts.data, split: opts.split, ...strip(results[0]!) } : { data: opts.data, split: opts.split, reports: results.map(strip) }));

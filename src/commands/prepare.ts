@@ -19,7 +19,8 @@ export function register(program: Command): void {
         "{prompt, output_tokens}; ShareGPT {id, conversations: [{from, value}]} (one example per human->assistant pair).\n\n" +
         "Writes DIR/train.jsonl, val.jsonl[, test.jsonl] ({id, prompt, prompt_tokens, output_tokens, output_length_bucket}), " +
         "DIR/scheme.json (buckets + tokenizer, reused by train and serve) and DIR/stats.json. DIR is replaced atomically: " +
-        "on any error nothing is left behind.",
+        "on any error or signal nothing is left behind and a previous DIR stays intact; an existing DIR must be earlier prepare " +
+        "output (or pass --force). Identical prompts always land in the same split (a warning counts them).",
     )
     .addHelpText(
       "after",
@@ -44,12 +45,15 @@ export function register(program: Command): void {
     .option("--val-fraction <f>", "validation fraction", fraction("--val-fraction"), 0.1)
     .option("--test-fraction <f>", "test fraction (0 = no test split)", fraction("--test-fraction"), 0)
     .option("--seed <n>", "split seed", int("--seed", 0), 42)
+    .option("--max-record-bytes <n>", "longest input record (JSONL line / JSON array element) accepted", int("--max-record-bytes", 1), 8 * 1024 * 1024)
+    .option("--force", "replace --out even if it is a file or a directory that is not prepare output")
     .option("--threads <n>", "worker threads for token counting (default: number of cores, at most 4; 1 = no workers)", int("--threads", 1))
     .option("-q, --quiet", "no progress bar or summary")
     .action(async (o: {
       input: string; out: string; format: "auto" | "alpaca" | "log" | "sharegpt"; template: string; tokenizer: string;
       specialTokens: boolean; lengths?: string; label?: string; buckets: "uniform" | "percentile" | "log"; maxLength: number;
       numBuckets: number; scheme?: string; valFraction: number; testFraction: number; seed: number; threads?: number; quiet?: boolean;
+      maxRecordBytes: number; force?: boolean;
     }) => {
       const { prepareDataset, schemeFromJson } = await import("../data/prepare.js");
       const { defaultThreads } = await import("../data/count-pool.js");
@@ -67,8 +71,18 @@ export function register(program: Command): void {
           buckets: { kind: o.buckets, maxLength: o.maxLength, count: o.numBuckets }, schemeFile,
           valFraction: o.valFraction, testFraction: o.testFraction, seed: o.seed, threads: o.threads ?? defaultThreads(),
           onProgress: bar ? (b, t) => { bar.setTotal(t); bar.update(b); } : undefined,
+          maxRecordBytes: o.maxRecordBytes, force: o.force,
         });
         bar?.stop();
+        const c = stats.counts;
+        if (c.duplicatePrompts) {
+          const f = stats.firstDuplicate;
+          process.stderr.write(
+            `lenpred: warning: ${o.input}: ${c.duplicatePrompts} examples repeat an earlier prompt (${c.duplicateExamples} also its answer)` +
+              (f ? `, first id ${JSON.stringify(f.id)} repeats id ${JSON.stringify(f.of)}` : "") +
+              `; identical prompts were kept in one split (${c.movedForDuplicates} moved)\n`,
+          );
+        }
         if (!o.quiet) process.stdout.write(formatSummary(stats, o.out));
       } finally {
         bar?.stop();

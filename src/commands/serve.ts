@@ -2,6 +2,7 @@
 import { Option, type Command } from "commander";
 import { LenpredError } from "../util/errors.js";
 import { numberOption } from "../util/number-option.js";
+import { DEFAULT_LIMITS } from "../serve/limits.js";
 
 
 interface ServeCliOptions {
@@ -14,6 +15,7 @@ interface ServeCliOptions {
   maxBatch: number;
   maxWaitMs: number;
   maxQueue: number;
+  maxQueueMs: number;
   bodyLimit: number;
   maxPrompts: number;
   maxPromptChars: number;
@@ -21,6 +23,8 @@ interface ServeCliOptions {
   shutdownTimeout: number;
   logLevel: string;
   warmup: boolean;
+  worker: boolean;
+  backlog: number;
 }
 
 export function register(program: Command): void {
@@ -32,40 +36,45 @@ export function register(program: Command): void {
         "({messages: [...]}); micro-batches concurrent requests; /healthz, /readyz, /metrics (Prometheus), /openapi.json. " +
         "SIGTERM/SIGINT drain in-flight requests, then exit 0.",
     )
-    .option("--model <dir>", "model directory (with lenpred.json) to serve, any kind LengthPredictor.load opens: distilbert (classification, regression or quantile head), ngram, linear, median, majority")
+    .option("--model <dir|name>", "model directory (with lenpred.json) to serve, any kind LengthPredictor.load opens: distilbert (classification, regression or quantile head), ngram, linear, median, majority; or a bundled model name (alpaca-s3, vicuna-7b) or Hugging Face hub repository (org/name[@rev], hf:org/name); default: alpaca-s3")
     .option("--synthetic", "serve a fake predictor instead of a model (deterministic in prompt length; for load-testing the server only)")
     .option("--synthetic-batch-ms <ms>", "synthetic predictor: fixed cost per batch", numberOption("--synthetic-batch-ms", { min: 0 }), 2)
     .option("--synthetic-prompt-ms <ms>", "synthetic predictor: extra cost per prompt", numberOption("--synthetic-prompt-ms", { min: 0 }), 0.1)
     .option("--host <addr>", "address to listen on (0.0.0.0 for all interfaces)", "127.0.0.1")
     .option("--port <n>", "TCP port (0 = any free port, printed at start)", numberOption("--port", { int: true, min: 0 }), 8080)
+    .option("--backlog <n>", "pending-connection queue of the listening socket (capped by the kernel's net.core.somaxconn): a burst larger than it has its SYNs dropped and retried after 1 s, health probes included", numberOption("--backlog", { int: true, min: 1 }), 8192)
     .option("--max-batch <n>", "most prompts per model call (1 = no micro-batching)", numberOption("--max-batch", { int: true, min: 1 }), 32)
     .option("--max-wait-ms <ms>", "longest a prompt waits for others to join its batch", numberOption("--max-wait-ms", { min: 0 }), 2)
     .option("--max-queue <n>", "most prompts waiting; beyond it requests get 503 + Retry-After", numberOption("--max-queue", { int: true, min: 1 }), 1024)
+    .option("--max-queue-ms <ms>", "longest a prompt may wait in the queue; beyond it its request gets 503 + Retry-After", numberOption("--max-queue-ms", { min: 1 }), 2000)
     .option("--body-limit <bytes>", "largest request body (413 beyond)", numberOption("--body-limit", { int: true, min: 1 }), 1 << 20)
     .option("--max-prompts <n>", "most prompts per request", numberOption("--max-prompts", { int: true, min: 1 }), 64)
-    .option("--max-prompt-chars <n>", "longest prompt / message content, in characters", numberOption("--max-prompt-chars", { int: true, min: 1 }), 32_768)
+    .option("--max-prompt-chars <n>", "longest prompt / message content, in characters", numberOption("--max-prompt-chars", { int: true, min: 1 }), DEFAULT_LIMITS.maxPromptChars)
     .option("--max-messages <n>", "most messages in a chat body", numberOption("--max-messages", { int: true, min: 1 }), 256)
     .option("--shutdown-timeout <s>", "on SIGTERM, give in-flight requests this long before exiting 1", numberOption("--shutdown-timeout", { min: 0 }), 30)
+    .option("--no-worker", "run the model on the main thread instead of a worker thread (for comparison only: tokenization then blocks /healthz and /metrics)")
     .option("--no-warmup", "report ready without running one warm-up prediction first")
-    .addOption(new Option("--log-level <level>", "server log level (JSON lines on stdout)").choices(["fatal", "error", "warn", "info", "debug"]).default("warn"))
-    .addHelpText("after", "\nExamples:\n  lenpred serve --model models/distilbert --port 8080\n  curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{\"prompt\": \"Write a haiku\", \"quantile\": 0.9}'\n\n\"quantile\" (0 < q < 1) reserves for the q-quantile of the predicted length; models without a length distribution answer 400.")
+    .addOption(new Option("--log-level <level>", "log level; stdout carries only pino JSON lines (\"ready\" once the model is loaded, signals, errors; no per-request lines)").choices(["fatal", "error", "warn", "info", "debug"]).default("info"))
+    .addHelpText("after", "\nExamples:\n  lenpred serve --port 8080                     # the bundled alpaca-s3\n  lenpred serve --model vicuna-7b --port 8080\n  curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{\"prompt\": \"Write a haiku\", \"quantile\": 0.9}'\n\n\"quantile\" (0 < q < 1) reserves for the q-quantile of the predicted length; models without a length distribution answer 400.")
     .action(async (o: ServeCliOptions) => {
-      if (!o.model === !o.synthetic) throw new LenpredError("give exactly one of --model <dir> or --synthetic");
+      if (o.model && o.synthetic) throw new LenpredError("give at most one of --model <dir> or --synthetic");
       const { buildServer } = await import("../serve/server.js");
-      let predictor;
-      if (o.model) {
-        const { LengthPredictor } = await import("../predictor/length-predictor.js");
-        // One ONNX run per micro-batch: the DistilBERT kind splits predictBatch calls into batchSize chunks.
-        predictor = LengthPredictor.load(o.model, { batchSize: o.maxBatch });
-      } else {
-        const { SyntheticPredictor } = await import("../serve/synthetic.js");
-        predictor = new SyntheticPredictor({ batchMs: o.syntheticBatchMs, promptMs: o.syntheticPromptMs });
-      }
+      // A model directory (or bundled model name / hub id; default the bundled one) is loaded in a worker thread
+      // (tokenization and inference off the event loop), with one ONNX run per micro-batch: the DistilBERT kind
+      // splits predictBatch calls into batchSize chunks. The predictor enforces the same prompt limit as the
+      // request schema (one limit, not two).
+      const load = { batchSize: o.maxBatch, maxPromptChars: o.maxPromptChars };
+      const model = o.synthetic ? undefined : o.model ?? (await import("../predictor/bundled.js")).DEFAULT_MODEL;
+      const source = model !== undefined
+        ? o.worker
+          ? { modelDir: model, loadOptions: load }
+          : { predictor: (await import("../predictor/length-predictor.js")).LengthPredictor.load(model, load) }
+        : { predictor: new (await import("../serve/synthetic.js")).SyntheticPredictor({ batchMs: o.syntheticBatchMs, promptMs: o.syntheticPromptMs }) };
       let app;
       try {
         app = await buildServer({
-          predictor,
-          maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue,
+          ...source,
+          maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue, maxQueueMs: o.maxQueueMs,
           limits: { bodyBytes: o.bodyLimit, maxPrompts: o.maxPrompts, maxPromptChars: o.maxPromptChars, maxMessages: o.maxMessages },
           warmup: o.warmup,
           processMetrics: true,
@@ -78,30 +87,32 @@ export function register(program: Command): void {
       // Listen first so /healthz answers while a big model loads; /readyz turns 200 when it is loaded.
       let address: string;
       try {
-        address = await app.listen({ host: o.host, port: o.port });
+        // Fastify logs this line itself (JSON, info); the model may still be loading — "ready" follows.
+        address = await app.listen({ host: o.host, port: o.port, backlog: o.backlog, listenTextResolver: (a) => `accepting connections at ${a}; loading the model` });
       } catch (e) {
         await app.close();
         const code = (e as NodeJS.ErrnoException).code;
         throw new LenpredError(`cannot listen on ${o.host}:${o.port} (${code ?? (e as Error).message})`);
       }
-      process.stdout.write(`lenpred serve: listening on ${address}\n`);
+      // Everything on stdout is a pino JSON line (one logger for server and lifecycle events).
+      const log = app.log;
       const stopped = new Promise<number>((resolve) => {
         let stopping = false;
         const stop = (signal: string) => {
           if (stopping) {
-            process.stderr.write(`lenpred serve: second ${signal}, exiting without draining\n`);
+            log.error({ signal }, "second signal: exiting without draining");
             process.exit(1);
           }
           stopping = true;
-          process.stdout.write(`lenpred serve: ${signal}, draining in-flight requests\n`);
+          log.info({ signal }, "draining in-flight requests");
           const timer = setTimeout(() => {
-            process.stderr.write(`lenpred serve: requests still in flight after ${o.shutdownTimeout}s, exiting\n`);
+            log.error({ shutdownTimeoutS: o.shutdownTimeout }, "requests still in flight after the shutdown timeout: exiting");
             process.exit(1);
           }, o.shutdownTimeout * 1000);
           timer.unref();
           app.close().then(() => {
             clearTimeout(timer);
-            process.stdout.write("lenpred serve: stopped\n");
+            log.info("stopped");
             resolve(0);
           }, () => resolve(1));
         };
@@ -115,7 +126,8 @@ export function register(program: Command): void {
         throw e;
       }
       const p = app.lenpred.predictor!;
-      process.stdout.write(`lenpred serve: ready (predictor ${p.name}, ${p.buckets.edges.length} buckets, max batch ${o.maxBatch}, max wait ${o.maxWaitMs} ms)\n`);
+      // Logged only once the model is loaded (and warmed up): the line to wait for.
+      log.info({ address, predictor: p.name, buckets: p.buckets.edges.length, maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, worker: !o.synthetic && o.worker }, "ready");
       process.exitCode = await stopped;
     });
 }

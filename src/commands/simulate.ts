@@ -40,7 +40,7 @@ export function register(program: Command): void {
     .option("--seed <n>", "seed for noisy predictions and Poisson arrivals", parseNum("seed", { int: true }), 0)
     .option("--out <file>", "write the full JSON report here")
     .option("--plots <dir>", "write throughput.svg, memory.svg and latency-cdf.svg here")
-    .option("--json", "print the report as one JSON object on the last line")
+    .option("--json", "print the report as one JSON object on stdout; the human-readable table then goes to stderr")
     .addHelpText("after", `
 Step time per iteration = overhead + max(bytes / (HBM·bwEff), FLOPs / (peak·flopsEff)), with bytes = weights +
 KV read/written and FLOPs = 2·params per token + attention; see docs/simulate.md.
@@ -83,24 +83,26 @@ Examples:
         },
       }).finally(() => { if (barActive) bar.stop(); });
 
-      printTable(report);
+      // With --json, stdout carries only the JSON (a pipe into jq must not see the table).
+      const say = o.json ? (text: string) => void process.stderr.write(text + "\n") : (text: string) => console.log(text);
+      printTable(report, say);
       if (o.out) await writeJsonAtomic(String(o.out), report);
       if (o.plots) {
         const title = `${(report.profile.model as { name: string }).name} on ${(report.profile.gpu as { name: string }).name}, ${report.trace.requests} requests`;
         const files = await writePlots(String(o.plots), results, title);
-        console.log(`plots: ${files.join(", ")}`);
+        say(`plots: ${files.join(", ")}`);
       }
       if (o.json) console.log(JSON.stringify(report));
     });
 }
 
-function printTable(report: import("../simulate/index.js").SimulationReport): void {
+function printTable(report: import("../simulate/index.js").SimulationReport, say: (text: string) => void): void {
   const t = report.trace as Record<string, unknown>;
   const pr = report.profile as Record<string, unknown>;
-  console.log(`trace ${t.source}: ${t.requests} requests, mean prompt ${t.mean_prompt_tokens} / output ${t.mean_output_tokens} tokens, `
+  say(`trace ${t.source}: ${t.requests} requests, mean prompt ${t.mean_prompt_tokens} / output ${t.mean_output_tokens} tokens, `
     + `arrivals ${typeof t.arrivals === "string" ? t.arrivals : `poisson ${(t.arrivals as { poisson_rate_per_s: number }).poisson_rate_per_s}/s`}`);
-  console.log(`predictor ${report.predictor.source}: bucket accuracy ${report.predictor.bucket_accuracy}, under-predicted ${report.predictor.under_predicted_fraction}`);
-  console.log(`profile: KV ${pr.kv_bytes_per_token} B/token, capacity ${pr.kv_capacity_tokens} tokens, max-length batch ${pr.max_length_batch}`);
+  say(`predictor ${report.predictor.source}: bucket accuracy ${report.predictor.bucket_accuracy}, under-predicted ${report.predictor.under_predicted_fraction}`);
+  say(`profile: KV ${pr.kv_bytes_per_token} B/token, capacity ${pr.kv_capacity_tokens} tokens, max-length batch ${pr.max_length_batch}`);
   const cols = ["policy", "tok/s", "req/s", "x max-len", "p50 s", "p99 s", "batch", "mem used", "mem resv", "preempt", "recomputed", "wall s"];
   const rows = Object.entries(report.policies).map(([name, m]) => [
     name, m!.throughput_tokens_per_s.toFixed(0), m!.throughput_requests_per_s.toFixed(2),
@@ -111,6 +113,6 @@ function printTable(report: import("../simulate/index.js").SimulationReport): vo
   ]);
   const widths = cols.map((c, k) => Math.max(c.length, ...rows.map((r) => r[k]!.length)));
   const line = (r: string[]) => r.map((c, k) => (k === 0 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join("  ");
-  console.log(line(cols));
-  for (const r of rows) console.log(line(r));
+  say(line(cols));
+  for (const r of rows) say(line(r));
 }

@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .option("--data <dir>", "prepared data directory (from `lenpred prepare`): train.jsonl, val.jsonl, scheme.json")
     .requiredOption("--out <dir>", "model directory to write (also holds checkpoint/ while training)")
     .option("--config <name|path>", "model size: tiny (2×128), small (4×256), base (6×768 = DistilBERT) or a config.json", "tiny")
-    .option("--init <dir>", "start from pretrained HF DistilBERT weights in this directory (config.json + model.safetensors)")
+    .option("--init <dir|repo>", "start from pretrained HF DistilBERT weights: a directory (config.json + model.safetensors) or a Hugging Face hub id (distilbert-base-uncased, org/name[@rev], hf:org/name), fetched into the hub cache (HF_ENDPOINT, HF_TOKEN, HF_HOME/HF_HUB_CACHE, HF_HUB_OFFLINE=1)")
     .option("--tokenizer <spec>", "input tokenizer (default: the --init directory's, else bundled bert-base-uncased)")
     .addOption(new Option("--head <kind>", "output head").choices(["classification", "regression", "quantile"]).default("classification"))
     .option("--quantiles <list>", "levels of the quantile head, comma-separated", "0.5,0.9")
@@ -30,7 +30,9 @@ export function register(program: Command): void {
     .option("--checkpoint-minutes <x>", "also checkpoint mid-epoch this often (bounds what a crash loses; 0 = epoch ends only)", num("checkpoint-minutes"), 10)
     .option("--keep-checkpoint", "keep checkpoint/ (optimizer state) in the finished model directory", false)
     .addOption(new Option("--dtype <dtype>", "storage dtype of the saved weights").choices(["F32", "F16"]).default("F32"))
+    .addOption(new Option("--opset <n>", "ONNX opset of onnx/model.onnx: 20 (default, Gelu op) or 17 (Gelu decomposed; older runtimes, ONNX 1.12 checkers)").choices(["17", "20"]))
     .option("--threads <n>", "compute threads", num("threads"), 2)
+    .option("--max-memory <GB>", "refuse a model whose estimated training memory exceeds this (default: this machine's RAM)", num("max-memory"))
     .option("--resume", "continue the interrupted run in --out exactly (options come from its checkpoint)", false)
     .option("--overwrite", "replace an existing --out directory", false)
     .option("--no-progress", "no progress bar")
@@ -39,12 +41,14 @@ Every epoch prints train loss, validation loss, bucket accuracy, MAE (tokens) an
 epoch (by --monitor) is what --out holds. Ctrl-C stops after the current step and leaves a resumable
 checkpoint (exit 130); \`lenpred train --resume --out DIR\` continues it exactly: same batch order, schedule
 step, AdamW state and dropout masks (hashed from --seed and the step), so the final weights are
-bit-identical to an uninterrupted run's.
+bit-identical to an uninterrupted run's (as are two runs with the same options), for any --threads value kept
+the same on the same CPU kind; resuming with another --threads continues correctly but rounds differently.
 Saves are atomic directory swaps, so even kill -9 leaves either the previous or the new state.
 
 Examples:
   lenpred train --data /tmp/alpaca-s3 --out /tmp/model --config tiny --epochs 3 --lr 5e-4
-  lenpred train --data /tmp/alpaca-s3 --out /tmp/model --init ./distilbert-base-uncased   # pretrained
+  lenpred train --data /tmp/alpaca-s3 --out /tmp/model --init distilbert-base-uncased     # pretrained, from the hub
+  lenpred train --data /tmp/alpaca-s3 --out /tmp/model --init ./distilbert-base-uncased   # … or a local copy
   lenpred train --resume --out /tmp/model
 See docs/train.md.`)
     .action(async (raw: Record<string, unknown>, cmd: Command) => {

@@ -8,17 +8,18 @@
  * then the split and (for percentile buckets) the training-split edges are computed; pass 2 streams the
  * scratch file into the split files.
  */
-import { rm, stat } from "node:fs/promises";
+import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { openAtomicWriteStream, replaceDirAtomic, writeJsonAtomic, type AtomicWriteStream } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
-import { readJsonl, toJsonlLine } from "../util/jsonl.js";
+import { readError, readJsonl, toJsonlLine } from "../util/jsonl.js";
 import { loadTokenizer } from "../tokenizers/index.js";
 import { bucketOf, logBuckets, percentileBuckets, uniformBuckets, validateScheme, type BucketKind, type BucketScheme } from "./buckets.js";
 import { labelName, loadLengths, parseLengthLabel, type LengthTable } from "./lengths.js";
 import type { PreparedRecord, PreparedScheme, SplitName } from "./records.js";
 import { DEFAULT_TEMPLATE, readExamples, type ExampleStats, type InputFormat, type ReadProgress } from "./sources.js";
 import { CountPool } from "./count-pool.js";
+import { DuplicateIndex, type DuplicateReport } from "./duplicates.js";
 import { assignSplits, SPLIT_CODES } from "./split.js";
 import { argmax, constantAccuracy, histogram, summarize, type LengthSummary } from "./stats.js";
 
@@ -53,6 +54,10 @@ export interface PrepareOptions {
   threads?: number;
   /** Called with (bytesRead, totalBytes) during pass 1. */
   onProgress?: (bytes: number, total: number) => void;
+  /** Longest input record (JSONL line / array element) accepted; default DEFAULT_MAX_RECORD_BYTES (8 MiB). */
+  maxRecordBytes?: number;
+  /** Replace `out` even if it is not a lenpred prepare output directory (a file, or a foreign directory). */
+  force?: boolean;
 }
 
 export interface PrepareStats {
@@ -64,7 +69,13 @@ export interface PrepareStats {
   template: string;
   seed: number;
   fractions: { val: number; test: number };
-  counts: { records: number; examples: number; train: number; val: number; test?: number; recordsWithoutPairs?: number; lengthRowsUnmatched?: number; examplesWithoutLength?: number };
+  counts: {
+    records: number; examples: number; train: number; val: number; test?: number; recordsWithoutPairs?: number; lengthRowsUnmatched?: number; examplesWithoutLength?: number;
+    /** Examples whose prompt / prompt and answer repeat an earlier example; examples moved to their prompt's split. */
+    duplicatePrompts?: number; duplicateExamples?: number; movedForDuplicates?: number;
+  };
+  /** The first repeated prompt: its id and the id of the earlier example it repeats (when there are duplicates). */
+  firstDuplicate?: { id: string | number; of: string | number };
   buckets: BucketScheme;
   /** Per split; `test` only when there is a test split. */
   outputTokens: { all: LengthSummary | null; train: LengthSummary | null; val: LengthSummary | null; test?: LengthSummary | null };
@@ -97,9 +108,10 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ stats: Pre
   const label = opts.lengths ? parseLengthLabel(opts.label ?? "max") : undefined;
   if (!opts.lengths && opts.label) throw new LenpredError("--label needs --lengths (a length file to take the label from)", { field: "--label" });
   const lengths: LengthTable | undefined = opts.lengths && label ? await loadLengths(opts.lengths, label) : undefined;
-  const totalBytes = (await stat(opts.input).catch(() => {
-    throw new LenpredError("file not found", { file: opts.input });
-  })).size;
+  const inputStat = await stat(opts.input).catch((e: unknown) => { throw readError(e, opts.input); });
+  if (inputStat.isDirectory()) throw new LenpredError("is a directory, expected a file", { file: opts.input });
+  const totalBytes = inputStat.size;
+  await checkOutTarget(opts.out, opts.force ?? false);
 
   const threads = opts.threads && opts.threads > 1 ? Math.floor(opts.threads) : 0;
 
@@ -115,6 +127,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ stats: Pre
     const exStats: Partial<ExampleStats> = {};
     const progress: ReadProgress = { bytesRead: 0 };
     const seenIds = lengths ? new Set<string>() : undefined;
+    const dups = new DuplicateIndex();
     let examplesWithoutLength = 0;
     let lastReport = 0;
     const countOpts = { addSpecialTokens: specialTokens };
@@ -123,6 +136,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ stats: Pre
     const emit = async (it: Item, p: number, y: number) => {
       outLens.push(y);
       promptLens.push(p);
+      dups.add(it.prompt, it.output ?? y);
       await scratch.write(JSON.stringify([it.id, it.prompt, p, y]) + "\n");
     };
     const inFlight: Array<{ items: Item[]; result: ReturnType<CountPool["count"]> }> = [];
@@ -144,7 +158,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ stats: Pre
       while (inFlight.length > 2 * threads) await drainOne();
     };
     try {
-      for await (const ex of readExamples(opts.input, { format: opts.format, template, progress, stats: exStats })) {
+      for await (const ex of readExamples(opts.input, { format: opts.format, template, progress, stats: exStats, maxRecordBytes: opts.maxRecordBytes })) {
         let y = ex.outputTokens;
         if (lengths) {
           const key = String(ex.id);
@@ -178,6 +192,8 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ stats: Pre
 
     // ---- split and scheme ----
     const codes = assignSplits(n, fractions, seed);
+    const dupReport: DuplicateReport = dups.groupSplits(codes);
+    const firstDup: { id?: string | number; of?: string | number } = {};
     const scheme = opts.schemeFile ?? makeScheme(bucketOpts, () => outLens.filter((_, i) => codes[i] === 0));
     const labelDesc = lengths
       ? `vicuna:${labelName(label!)}`
@@ -192,8 +208,11 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ stats: Pre
     const buckets = new Uint8Array(n);
     try {
       for (const s of splits) writers.set(s, await openAtomicWriteStream(join(tmp, `${s}.jsonl`)));
-      for await (const { index, value } of readJsonl(scratchPath)) {
+      // The scratch file holds records we wrote ourselves: no size limit (a template may lengthen prompts).
+      for await (const { index, value } of readJsonl(scratchPath, { maxRecordBytes: Infinity })) {
         const [id, prompt, p, y] = value as [string | number, string, number, number];
+        if (index === dupReport.first?.index) firstDup.id = id;
+        if (index === dupReport.first?.of) firstDup.of = id;
         const b = bucketOf(scheme, y);
         buckets[index] = b;
         const rec: PreparedRecord = { id, prompt, prompt_tokens: p, output_tokens: y, output_length_bucket: b };
@@ -229,7 +248,11 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ stats: Pre
         ...(hasTest ? { test: hist.test.reduce((a, b) => a + b, 0) } : {}),
         ...(exStats.recordsWithoutPairs ? { recordsWithoutPairs: exStats.recordsWithoutPairs } : {}),
         ...(lengths ? { lengthRowsUnmatched: lengths.byId.size - seenIds!.size, examplesWithoutLength } : {}),
+        ...(dupReport.duplicatePrompts
+          ? { duplicatePrompts: dupReport.duplicatePrompts, duplicateExamples: dupReport.duplicateExamples, movedForDuplicates: dupReport.moved }
+          : {}),
       },
+      ...(firstDup.id !== undefined && firstDup.of !== undefined ? { firstDuplicate: { id: firstDup.id, of: firstDup.of } } : {}),
       buckets: scheme,
       outputTokens: { all: summarize(outLens), train: summarize(pick(outLens, 0)), val: summarize(pick(outLens, 1)), ...(hasTest ? { test: summarize(pick(outLens, 2)) } : {}) },
       promptTokens: { all: summarize(promptLens) },
@@ -245,8 +268,27 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ stats: Pre
     };
     await writeJsonAtomic(join(tmp, "scheme.json"), prepared);
     await writeJsonAtomic(join(tmp, "stats.json"), stats);
-  });
+  }, { force: opts.force });
   return { stats, scheme: prepared };
+}
+
+/** Files that mark a directory as `prepare` output (stats.json alone: older versions wrote it last). */
+const OUTPUT_MARKERS = ["scheme.json", "stats.json"];
+
+/**
+ * `out` is replaced as a whole, so refuse (before any work) to replace something that is not ours: a regular
+ * file, or a non-empty directory without prepare's marker files. `force` replaces it anyway.
+ */
+export async function checkOutTarget(out: string, force: boolean): Promise<void> {
+  if (force) return;
+  const st = await stat(out).catch(() => undefined);
+  if (!st) return;
+  const hint = "refusing to replace it (choose another --out, or pass --force)";
+  if (!st.isDirectory()) throw new LenpredError(`exists and is not a directory; ${hint}`, { file: out });
+  const entries = await readdir(out).catch((e: unknown) => { throw readError(e, out); });
+  if (entries.length && !entries.some((e) => OUTPUT_MARKERS.includes(e))) {
+    throw new LenpredError(`is a non-empty directory that is not lenpred prepare output (no scheme.json/stats.json); ${hint}`, { file: out });
+  }
 }
 
 /** Load a bucket scheme from a scheme.json (PreparedScheme), a model's lenpred.json, or a bare BucketScheme. */

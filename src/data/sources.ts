@@ -8,9 +8,10 @@ import { createReadStream, type ReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import streamArray from "stream-json/streamers/stream-array.js";
+import withParser from "stream-json/utils/with-parser.js";
 import { LenpredError, type ErrorPlace } from "../util/errors.js";
 import { asObject, describe, getNonNegInt, getString, requireString } from "../util/fields.js";
-import { readJsonl } from "../util/jsonl.js";
+import { DEFAULT_MAX_RECORD_BYTES, readError, readJsonl, recordTooLong } from "../util/jsonl.js";
 
 export interface RawRecord {
   /** 0-based array element or non-blank JSONL line. */
@@ -29,14 +30,13 @@ async function firstChar(file: string): Promise<string | undefined> {
   try {
     fh = await open(file, "r");
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new LenpredError(code === "ENOENT" ? "file not found" : code === "EISDIR" ? "is a directory, expected a file" : (e as Error).message, { file });
+    throw readError(e, file);
   }
   try {
     const buf = Buffer.alloc(64 * 1024);
     let pos = 0;
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos).catch((e: unknown) => { throw readError(e, file); });
       if (bytesRead === 0) return undefined;
       const m = /[^\s\uFEFF]/.exec(buf.toString("utf8", 0, bytesRead));
       if (m) return m[0];
@@ -48,21 +48,49 @@ async function firstChar(file: string): Promise<string | undefined> {
 }
 
 /** Stream the records of a JSON-array or JSONL file; errors name the file and record index. */
-export async function* readRecords(file: string, progress?: ReadProgress): AsyncGenerator<RawRecord> {
+export async function* readRecords(file: string, progress?: ReadProgress, maxRecordBytes = DEFAULT_MAX_RECORD_BYTES): AsyncGenerator<RawRecord> {
   const c = await firstChar(file);
   if (c === undefined) throw new LenpredError("file is empty (expected a JSON array or JSONL records)", { file });
   const input = createReadStream(file);
   const track = () => { if (progress) progress.bytesRead = input.bytesRead; };
   try {
-    if (c === "[") yield* readJsonArray(file, input, track);
-    else yield* readJsonl(file, { input, onRecord: track });
+    if (c === "[") yield* readJsonArray(file, input, track, maxRecordBytes);
+    else yield* readJsonl(file, { input, onRecord: track, maxRecordBytes });
   } finally {
     input.destroy();
   }
 }
 
-async function* readJsonArray(file: string, input: ReadStream, track: () => void): AsyncGenerator<RawRecord> {
-  const parser = streamArray.withParserAsStream() as Readable & NodeJS.WritableStream;
+type Token = { name: string; value?: string };
+
+/**
+ * stream-array behind a size guard: the characters of strings, keys and numbers inside each array element are
+ * counted as the parser's tokens go by, so one huge element fails at the limit instead of being assembled.
+ */
+function sizeGuardedArray(file: string, max: number) {
+  return (options: object) => {
+    const next = (streamArray as unknown as (o: object) => (t: Token) => unknown)(options);
+    let depth = 0;
+    let element = 0;
+    let size = 0;
+    const ended = () => { if (depth === 1) { element++; size = 0; } };
+    return (t: Token) => {
+      switch (t.name) {
+        case "startObject": case "startArray": depth++; break;
+        case "endObject": case "endArray": depth--; ended(); break;
+        case "endString": case "endNumber": case "nullValue": case "trueValue": case "falseValue": ended(); break;
+        case "stringChunk": case "keyChunk": case "numberChunk":
+          size += t.value!.length;
+          if (size > max) throw recordTooLong(file, element, max, "characters");
+      }
+      return next(t);
+    };
+  };
+}
+
+async function* readJsonArray(file: string, input: ReadStream, track: () => void, maxRecordBytes: number): AsyncGenerator<RawRecord> {
+  const asStream = (withParser as unknown as { asStream: (fn: unknown, o: object) => unknown }).asStream;
+  const parser = asStream(sizeGuardedArray(file, maxRecordBytes), { packKeys: true }) as Readable & NodeJS.WritableStream;
   input.on("error", (e) => parser.destroy(e));
   input.pipe(parser);
   let index = 0;
@@ -74,6 +102,7 @@ async function* readJsonArray(file: string, input: ReadStream, track: () => void
     }
   } catch (e) {
     if (e instanceof LenpredError) throw e;
+    if ((e as NodeJS.ErrnoException).code) throw readError(e, file);
     // stream-json reports truncation/garbage without a position; the element being parsed is `index`.
     throw new LenpredError(`malformed JSON array (${(e as Error).message})`, { file, record: index });
   } finally {
@@ -140,14 +169,14 @@ export interface ExampleStats {
 /** Stream examples from an input file; `stats` is filled in as it goes. */
 export async function* readExamples(
   file: string,
-  opts: { format?: InputFormat; template?: string; progress?: ReadProgress; stats?: Partial<ExampleStats> },
+  opts: { format?: InputFormat; template?: string; progress?: ReadProgress; stats?: Partial<ExampleStats>; maxRecordBytes?: number },
 ): AsyncGenerator<Example> {
   const template = opts.template ?? DEFAULT_TEMPLATE;
   validateTemplate(template);
   let format = opts.format && opts.format !== "auto" ? opts.format : undefined;
   const st = opts.stats ?? {};
   Object.assign(st, { records: 0, recordsWithoutPairs: 0, countedFromText: 0, givenTokenCounts: 0 });
-  for await (const { index, value } of readRecords(file, opts.progress)) {
+  for await (const { index, value } of readRecords(file, opts.progress, opts.maxRecordBytes)) {
     const place: ErrorPlace = { file, record: index };
     const obj = asObject(value, place);
     format ??= detectFormat(obj, place);

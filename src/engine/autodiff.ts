@@ -10,7 +10,7 @@ import { fmt, sameDim } from "./shape.js";
 
 type Grads = readonly (Tensor | undefined)[];
 /** A VJP rule: given the node and the gradients of its outputs, the gradients of its inputs. */
-type Rule = (n: Node, gy: Grads) => Grads;
+type Rule = (n: Node, gy: Grads, opts: GradOptions) => Grads;
 
 const SQRT_HALF = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
@@ -213,7 +213,7 @@ export const VJP: Record<string, Rule> = {
     // Two passes (scale, select) rather than Cast + Mul + Mul.
     return [op.where(mask, op.mul(gy!, scale), 0), undefined, undefined];
   },
-  Gather: (n, [gy]) => [gatherGrad(n, gy!), undefined],
+  Gather: (n, [gy], o) => [o.embeddingGrad === "scatterND" && intAttr(n, "axis", 0) === 0 ? gatherGradScatterND(n, gy!) : gatherGrad(n, gy!), undefined],
   Slice: (n, [gy]) => [sliceGrad(n, gy!), undefined, undefined, undefined, undefined],
   Concat: (n, [gy]) => concatGrad(n, gy!),
   SoftmaxCrossEntropyLoss: (n, gys) => {
@@ -229,26 +229,46 @@ function minMax(n: Node, gy: Tensor, isMax: boolean): Grads {
   return [sumTo(op.where(pickA, gy, 0), a!), sumTo(op.where(pickA, 0, gy), b!)];
 }
 
-/** Embedding-style gradient: scatter-add dY rows into zeros shaped like the table. */
+/**
+ * Embedding-style gradient: scatter-add dY rows into zeros shaped like the table. As ScatterElements on
+ * [rows, rest] (indices broadcast along the row), not ScatterND: onnxruntime's ScatterND add splits the rows
+ * across threads and races on repeated ids (lost updates, different weights every run with 2 threads).
+ */
 function gatherGrad(n: Node, gy: Tensor): Tensor {
   const [data, idx] = n.inputs as Tensor[];
   const axis = intAttr(n, "axis", 0);
-  const indices = op.unsqueeze(idx!.dtype === "int64" ? idx! : op.cast(idx!, "int64"), [-1]);
-  if (axis === 0) return op.scatterNDAdd(op.zerosLike(data!), indices, gy);
-  // Move the gathered axis to the front, scatter there, move it back.
   const r = data!.rank;
   const q = idx!.rank;
+  // Move the gathered axis to the front (a no-op for axis 0), scatter there, move it back.
   const front = [axis, ...Array.from({ length: r }, (_, i) => i).filter((i) => i !== axis)];
-  const dataT = op.transpose(data!, front);
+  const dataT = axis === 0 ? data! : op.transpose(data!, front);
   const gyPerm = [
     ...Array.from({ length: q }, (_, i) => axis + i),
     ...Array.from({ length: axis }, (_, i) => i),
     ...Array.from({ length: gy.rank - axis - q }, (_, i) => axis + q + i),
   ];
-  const scattered = op.scatterNDAdd(op.zerosLike(dataT), indices, op.transpose(gy, gyPerm));
+  const gyT = axis === 0 ? gy : op.transpose(gy, gyPerm);
+  // [rows, rest] table, [n, rest] updates, [n, rest] indices (each id repeated along its row).
+  const g = data!.graph;
+  const prod = (ds: readonly (number | string)[]) => ds.every((d) => typeof d === "number") ? (ds as number[]).reduce((a, b) => a * b, 1) : undefined;
+  const rest = prod(dataT.shape.slice(1)) ?? "rest";
+  const flatten = (x: Tensor, at: number, shape: (number | string)[]) => g.node("Flatten", [x], [{ dtype: x.dtype, shape }], { axis: attr.i(at) })[0]!;
+  // int32 indices: the [n, rest] index tensor is half the size of int64 (50 MB → 25 MB at 16×512 tokens, dim 768).
+  const ids = op.reshape(idx!.dtype === "int32" ? idx! : op.cast(idx!, "int32"), [-1, 1]);
+  const upd = flatten(gyT, q, [ids.shape[0]!, rest]);
+  const table = flatten(op.zerosLike(dataT), 1, [dataT.shape[0]!, rest]);
+  const summed = op.scatterElementsAdd(table, op.expand(ids, op.shapeOf(upd), upd.shape), upd, 0);
+  const scattered = op.reshapeLike(summed, op.shapeOf(dataT), dataT.shape);
+  if (axis === 0) return scattered;
   const inv = new Array<number>(r);
   front.forEach((v, i) => (inv[v] = i));
   return op.transpose(scattered, inv);
+}
+
+/** The ScatterND form of `gatherGrad` on axis 0 (before 2026-11-30): races with > 1 thread; benchmarks only. */
+function gatherGradScatterND(n: Node, gy: Tensor): Tensor {
+  const [data, idx] = n.inputs as Tensor[];
+  return op.scatterNDAdd(op.zerosLike(data!), op.unsqueeze(idx!.dtype === "int64" ? idx! : op.cast(idx!, "int64"), [-1]), gy);
 }
 
 /** Pad dY back to the input's size with zeros; pads computed from the runtime shape (dims may be dynamic). */
@@ -327,6 +347,11 @@ function crossEntropyGrad(n: Node, gy: Tensor): Tensor {
 export interface GradOptions {
   /** Gradient of the output to start from (default: ones shaped like `loss`). */
   seed?: Tensor;
+  /**
+   * Gather (embedding) gradient: "scatterElements" (default, deterministic) or "scatterND" (the form before
+   * 2026-11-30; onnxruntime's ScatterND add races on repeated ids with > 1 intra-op thread: benchmarking only).
+   */
+  embeddingGrad?: "scatterElements" | "scatterND";
 }
 
 /**
@@ -371,7 +396,7 @@ export function grad(loss: Tensor, params: readonly Tensor[], opts: GradOptions 
     if (gy.every((x) => x === undefined)) continue;
     const rule = VJP[n.op];
     if (!rule) throw new LenpredError(`grad: no VJP rule for op ${n.op} (node ${n.op}_${n.id})`);
-    const gx = rule(n, gy);
+    const gx = rule(n, gy, opts);
     n.inputs.forEach((x, i) => {
       const d = gx[i];
       if (x && d && live.has(x.name) && op.isFloat(x.dtype)) accumulate(x, d);

@@ -83,6 +83,10 @@ export interface ToOnnxOptions {
   inputs?: readonly Tensor[];
   opset?: number;
   producer?: string;
+  /** ModelProto.producer_version (e.g. the package version). */
+  producerVersion?: string;
+  /** ModelProto.ir_version; default 8 for opset ≤ 17 (ONNX 1.12, what opset-17 checkers accept), else 9. */
+  irVersion?: number;
 }
 
 /** Default ONNX opset: 20 has Gelu, LayerNormalization (17), ReduceMean with axes-as-input (18). */
@@ -213,8 +217,10 @@ export class Graph {
 
     const opset = opts.opset ?? DEFAULT_OPSET;
     const model = new Msg()
-      .int(1, 9) // ir_version 9 (opset 20 era)
-      .str(2, opts.producer ?? "lenpred-engine")
+      .int(1, opts.irVersion ?? (opset <= 17 ? 8 : 9)) // ir_version 9: opset 20 era; 8: opset 17 (ONNX 1.12)
+      .str(2, opts.producer ?? "lenpred-engine");
+    if (opts.producerVersion) model.str(3, opts.producerVersion);
+    model
       .msg(7, g)
       .msg(8, new Msg().str(1, "").int(2, opset));
     if (this.nodes.some((n) => needed.has(n.id) && n.domain === "com.microsoft")) model.msg(8, new Msg().str(1, "com.microsoft").int(2, 1));

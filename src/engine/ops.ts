@@ -265,9 +265,22 @@ export function gather(data: Tensor, indices: Tensor, axis = 0): Tensor {
   return one(data, "Gather", { dtype: data.dtype, shape }, [data, indices], { axis: attr.i(a) });
 }
 
-/** ScatterND with reduction=add: data plus `updates` accumulated at `indices` (duplicates add up). */
+/**
+ * ScatterND with reduction=add: data plus `updates` accumulated at `indices` (duplicates add up). Not for
+ * repeated indices with more than one intra-op thread: onnxruntime's CPU kernel races on them (lost updates,
+ * non-deterministic); use `scatterElementsAdd`.
+ */
 export function scatterNDAdd(data: Tensor, indices: Tensor, updates: Tensor): Tensor {
   return one(data, "ScatterND", { dtype: data.dtype, shape: data.shape }, [data, indices, updates], { reduction: attr.s("add") });
+}
+
+/**
+ * ScatterElements with reduction=add along `axis`: `updates[i][j]` is added at `data[indices[i][j]][j]`
+ * (axis 0). Unlike ScatterND add, onnxruntime's CPU kernel runs it on one thread, so repeated indices
+ * accumulate in a fixed order (ScatterND add splits rows across intra-op threads and races on them).
+ */
+export function scatterElementsAdd(data: Tensor, indices: Tensor, updates: Tensor, axis = 0): Tensor {
+  return one(data, "ScatterElements", { dtype: data.dtype, shape: data.shape }, [data, indices, updates], { axis: attr.i(normAxis(axis, data.rank, "scatterElementsAdd")), reduction: attr.s("add") });
 }
 
 /** Zeros shaped like `x` (runtime shape). */

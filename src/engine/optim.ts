@@ -14,7 +14,7 @@
 import { LenpredError } from "../util/errors.js";
 import type { FloatTensor, NamedTensors } from "../model/tensors.js";
 import { AdamWArena } from "./adamw-kernel.js";
-import { grad } from "./autodiff.js";
+import { grad, type GradOptions } from "./autodiff.js";
 import type { Graph, Tensor } from "./graph.js";
 import * as op from "./ops.js";
 import { type Feeds, type OrtTensor, ort, Session, type SessionOptions } from "./session.js";
@@ -91,6 +91,8 @@ export interface TrainerSpec {
   extraOutputs?: Record<string, Tensor>;
   /** "split" only: update with the plain JS loop instead of the WebAssembly SIMD kernel (for comparison). */
   jsUpdate?: boolean;
+  /** Options of the gradient graph (benchmarking only: `embeddingGrad`). */
+  grad?: GradOptions;
 }
 
 export interface StepResult {
@@ -176,7 +178,7 @@ export class Trainer {
       return slot;
     });
 
-    const grads = grad(loss, params);
+    const grads = grad(loss, params, spec.grad);
     let sumsq: Tensor | undefined;
     for (const gr of grads) {
       const s = g.node("ReduceSumSquare", [gr], [{ dtype: "float32", shape: [] }], { keepdims: { kind: "int", v: 0 } })[0]!;

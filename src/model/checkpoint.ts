@@ -4,28 +4,51 @@
  *   model.safetensors      parameters under HF names (F32, or F16 to keep committed models small)
  *   tokenizer.json (+ tokenizer_config.json, special_tokens_map.json, vocab.txt when available)
  *   lenpred.json           ModelMeta (kind "distilbert", buckets, tokenizer spec, head)
- *   model.onnx             inference graph for onnxruntime-node (see export-onnx.ts), unless `onnx: false`
+ *   onnx/model.onnx        inference graph for onnxruntime-node (see export-onnx.ts), unless `onnx: false`; the
+ *                          transformers.js layout, so the directory loads there as is. Directories written before
+ *                          (and "shared"-weights ones, whose external data may not leave the graph's directory) have
+ *                          ./model.onnx: `onnxFileOf(dir)` finds either.
  * `saveModelDir` replaces the whole directory atomically; `loadModelDir` validates every file and names the
  * file and field that is wrong. It also loads a plain HF DistilBERT checkpoint (e.g. `distilbert-base-uncased`,
  * with MLM head keys and no lenpred.json) when asked to, initialising a missing classification head.
  */
-import { copyFile, stat } from "node:fs/promises";
+import { existsSync, lstatSync } from "node:fs";
+import { copyFile, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { validateScheme, type BucketScheme } from "../data/buckets.js";
-import { META_FILE, readModelMeta, type ModelMeta } from "../predictor/load.js";
+import { MAX_JSON_BYTES, META_FILE, modelFile, readModelMeta, type ModelMeta } from "../predictor/load.js";
 import { replaceDirAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
-import { parseConfig, type DistilBertConfig } from "./config.js";
+import { checkModelSize, parseConfig, type DistilBertConfig, type MemoryCheck } from "./config.js";
 import { labelNames, validateHead } from "./heads.js";
 import { initParams, paramSpecs, PREFIX, validateParams } from "./params.js";
 import { readSafetensors, readSafetensorsHeader, writeSafetensors, type StoredDtype } from "./safetensors.js";
 import type { NamedTensors } from "./tensors.js";
+import type { ExportOpset } from "./onnx-opset.js";
 import { asObject } from "../util/fields.js";
 import { readJsonFile } from "../util/json-file.js";
 
 export const CONFIG_FILE = "config.json";
 export const WEIGHTS_FILE = "model.safetensors";
-export const ONNX_FILE = "model.onnx";
+/** Where the inference export goes: transformers.js looks for `onnx/model.onnx` (its fp32 dtype). */
+export const ONNX_FILE = "onnx/model.onnx";
+/** The flat location: older model directories, and shared-weights exports (external data beside the graph). */
+export const LEGACY_ONNX_FILE = "model.onnx";
+
+/** The inference graph of a model directory: onnx/model.onnx, else ./model.onnx; undefined when neither exists. */
+export function onnxFileOf(dir: string): string | undefined {
+  // lstat, not exists: a dangling link or a link loop is still "the file that is there" (reported as such by modelFile).
+  for (const f of [ONNX_FILE, LEGACY_ONNX_FILE]) if (lstatOrUndefined(join(dir, f))) return join(dir, f);
+  return undefined;
+}
+
+function lstatOrUndefined(file: string) {
+  try {
+    return lstatSync(file);
+  } catch {
+    return undefined;
+  }
+}
 export const TOKENIZER_FILE = "tokenizer.json";
 /** Tokenizer side files copied from the tokenizer.json's directory when present. */
 const TOKENIZER_SIDE_FILES = ["tokenizer_config.json", "special_tokens_map.json", "vocab.txt"];
@@ -39,6 +62,8 @@ export interface DistilBertMeta extends ModelMeta {
   weightsDtype?: StoredDtype;
   /** "shared": model.onnx reads its weights from model.safetensors (load it by path). */
   onnxWeights?: "embedded" | "shared";
+  /** Opset of the inference export. */
+  onnxOpset?: number;
   /** File name of the int8 inference export when one was written. */
   onnxInt8?: string;
 }
@@ -53,6 +78,8 @@ export interface SaveModelOptions {
   dtype?: StoredDtype;
   /** Also write model.onnx (default true). */
   onnx?: boolean;
+  /** ONNX opset of the export (default 20; 17 for older runtimes and checkers, see export-onnx.ts). */
+  opset?: ExportOpset;
   /**
    * How model.onnx gets its weights: "embedded" (default; a self-contained file) or "shared" (ONNX external
    * data pointing into model.safetensors: the directory holds the weights once, about half the size; the
@@ -117,7 +144,7 @@ export async function saveModelDir(dir: string, opts: SaveModelOptions): Promise
     head: config.head,
     ...(config.quantiles ? { quantiles: config.quantiles } : {}),
     weightsDtype: dtype,
-    ...(opts.onnx ?? true ? { onnxWeights: opts.onnxWeights ?? "embedded" } : {}),
+    ...(opts.onnx ?? true ? { onnxWeights: opts.onnxWeights ?? "embedded", onnxOpset: opts.opset ?? 20 } : {}),
     ...((opts.onnx ?? true) && opts.onnxInt8 ? { onnxInt8: ONNX_INT8_FILE } : {}),
   } as DistilBertMeta;
   await replaceDirAtomic(dir, async (tmp) => {
@@ -131,7 +158,10 @@ export async function saveModelDir(dir: string, opts: SaveModelOptions): Promise
       const stored = dtype === "F32" ? params : (await readSafetensors(join(tmp, WEIGHTS_FILE))).tensors;
       const weights = dtype === "F16" ? "float16" : "float32";
       const external = opts.onnxWeights === "shared" ? { location: WEIGHTS_FILE, header: await readSafetensorsHeader(join(tmp, WEIGHTS_FILE)) } : undefined;
-      await exportInferenceOnnx(config, stored, join(tmp, ONNX_FILE), { weights, external });
+      // Shared weights stay flat: ORT refuses external data outside the graph file's directory.
+      const onnxFile = external ? LEGACY_ONNX_FILE : ONNX_FILE;
+      await mkdir(dirname(join(tmp, onnxFile)), { recursive: true });
+      await exportInferenceOnnx(config, stored, join(tmp, onnxFile), { weights, external, opset: opts.opset });
       if (opts.onnxInt8) await exportInferenceOnnx(config, stored, join(tmp, ONNX_INT8_FILE), { weights, quantize: "int8" });
     }
     await writeJsonAtomic(join(tmp, META_FILE), meta);
@@ -176,6 +206,8 @@ export interface LoadModelOptions {
   initMissingHeadSeed?: number;
   /** Override config fields (e.g. num_labels/head when fine-tuning a pretrained encoder). */
   configOverrides?: Partial<DistilBertConfig>;
+  /** Memory cap/training shape for the size check done before loading (default: load, cap = physical memory). */
+  memory?: Omit<MemoryCheck, "file">;
 }
 
 export interface LoadedModel {
@@ -197,13 +229,15 @@ export async function loadModelDir(dir: string, opts: LoadModelOptions = {}): Pr
     if (e instanceof LenpredError) throw e;
     throw new LenpredError("model directory not found", { file: dir });
   }
-  const configFile = join(dir, CONFIG_FILE);
-  const raw = asObject(await readJsonFile(configFile, { missing: "missing (not an HF model directory)" }), { file: configFile });
+  const configFile = modelFile(dir, CONFIG_FILE, { missing: "missing (not an HF model directory)", maxBytes: MAX_JSON_BYTES });
+  const raw = asObject(await readJsonFile(configFile), { file: configFile });
   if (raw.model_type !== undefined && raw.model_type !== "distilbert") {
     throw new LenpredError(`model_type ${JSON.stringify(raw.model_type)} is not "distilbert"`, { file: configFile, field: "model_type" });
   }
   const config = parseConfig({ ...raw, ...opts.configOverrides }, configFile);
   validateHead(config, configFile);
+  // Before anything is allocated: a config.json with n_layers 1e6 must not build 16M parameter specs.
+  checkModelSize(config, { file: configFile, ...opts.memory });
 
   let meta: DistilBertMeta | undefined;
   if (opts.requireMeta ?? true) {
@@ -215,10 +249,22 @@ export async function loadModelDir(dir: string, opts: LoadModelOptions = {}): Pr
     }
   }
 
-  const weightsFile = join(dir, WEIGHTS_FILE);
-  const expected = new Set(paramSpecs(config).map((s) => s.name));
+  const weightsFile = modelFile(dir, WEIGHTS_FILE, { missing: "file not found" });
+  const specs = paramSpecs(config);
+  const expected = new Set(specs.map((s) => s.name));
   // Accept bare DistilBertModel keys ("embeddings.…", "transformer.…") as well as prefixed ones.
   const canonical = (name: string) => (name.startsWith("embeddings.") || name.startsWith("transformer.") ? PREFIX + name : name);
+  // Every tensor present with its shape, from the header alone, before any weight is read.
+  const stored = new Map((await readSafetensorsHeader(weightsFile)).entries.map((e) => [canonical(e.name), e.shape]));
+  const mayInit = (k: string) => opts.initMissingHeadSeed !== undefined && (k.startsWith("pre_classifier.") || k.startsWith("classifier."));
+  for (const spec of specs) {
+    const shape = stored.get(spec.name);
+    if (!shape && mayInit(spec.name)) continue;
+    if (!shape) throw new LenpredError(`missing parameter (expected shape ${JSON.stringify(spec.shape)}); config.json and the weights disagree`, { file: weightsFile, field: spec.name });
+    if (shape.length !== spec.shape.length || shape.some((d, i) => d !== spec.shape[i])) {
+      throw new LenpredError(`shape ${JSON.stringify(shape)} does not match the config's ${JSON.stringify(spec.shape)}`, { file: weightsFile, field: spec.name });
+    }
+  }
   const read = await readSafetensors(weightsFile, { skipNonFloat: true });
   const params: NamedTensors = new Map();
   const unusedKeys: string[] = [...read.skipped];

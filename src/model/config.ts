@@ -2,6 +2,7 @@
  * DistilBERT configuration with the field names of HF `config.json`, plus the sizes lenpred trains from
  * scratch. `head` is lenpred's own field (classification over buckets, regression on log length, quantiles).
  */
+import { totalmem } from "node:os";
 import { LenpredError } from "../util/errors.js";
 
 export type HeadKind = "classification" | "regression" | "quantile";
@@ -54,4 +55,80 @@ export function parseConfig(raw: unknown, file?: string): DistilBertConfig {
   if (c.activation !== "gelu" && c.activation !== "relu") throw new LenpredError(`unsupported activation ${JSON.stringify(c.activation)}`, { file, field: "activation" });
   if (!["classification", "regression", "quantile"].includes(c.head)) throw new LenpredError(`unknown head ${JSON.stringify(c.head)}`, { file, field: "head" });
   return c;
+}
+
+/**
+ * Parameter count in closed form. (`paramSpecs` materialises one object per tensor: a config with
+ * n_layers 1e6 would allocate gigabytes just to be counted.)
+ */
+export function parameterCount(c: DistilBertConfig): number {
+  const d = c.dim;
+  const layer = 4 * (d * d + d) + 2 * d + (c.hidden_dim * d + c.hidden_dim) + (d * c.hidden_dim + d) + 2 * d;
+  return (c.vocab_size + c.max_position_embeddings) * d + 2 * d + c.n_layers * layer + (d * d + d) + (c.num_labels * d + c.num_labels);
+}
+
+/** ONNX stores a tensor in one protobuf message, which cannot exceed 2 GB. */
+export const MAX_TENSOR_BYTES = 2 ** 31 - 1;
+
+/** What a size check estimates for: loading the weights, or training them with this batch shape. */
+export interface MemoryCheck {
+  /** Refuse above this many bytes (default: the machine's physical memory, os.totalmem()). */
+  maxBytes?: number;
+  /** Training: prompts per step and tokens per prompt (activations); omit for loading/inference. */
+  training?: { batchSize: number; seqLen: number };
+  /** Where the config came from, for the error. */
+  file?: string;
+  /** The knob that raises the cap, named in the error (e.g. "--max-memory"). */
+  knob?: string;
+}
+
+/**
+ * Rough peak memory in bytes. Loading: the float32 weights about 3× (JS copy, decoded file, onnxruntime
+ * session). Training: weights, gradients, AdamW moments and the session's copies (≈ 6 float32 per parameter)
+ * plus activations kept for the backward pass (per layer ≈ 12·dim + 2·hidden_dim floats per token and
+ * 3 attention maps of seq² per head). Deliberately an over- rather than under-estimate.
+ */
+export function estimateMemoryBytes(c: DistilBertConfig, training?: MemoryCheck["training"]): number {
+  const params = parameterCount(c);
+  if (!training) return 3 * 4 * params;
+  const { batchSize: b, seqLen: s } = training;
+  const perLayer = b * s * (12 * c.dim + 2 * c.hidden_dim) + 3 * b * c.n_heads * s * s;
+  return 6 * 4 * params + 4 * (c.n_layers * perLayer + b * s * c.dim * 4);
+}
+
+/**
+ * Refuse a configuration before anything is allocated: tensors ONNX/typed arrays cannot hold, and a memory
+ * estimate above the cap (a typo like `n_layers: 1000000` otherwise allocates until the machine swaps).
+ */
+export function checkModelSize(c: DistilBertConfig, opts: MemoryCheck = {}): void {
+  const { file } = opts;
+  const tensors: [string, number][] = [
+    ["vocab_size", c.vocab_size], ["max_position_embeddings", c.max_position_embeddings], ["dim", c.dim],
+    ["hidden_dim", c.hidden_dim], ["num_labels", c.num_labels],
+  ];
+  for (const [field, rows] of tensors) {
+    const bytes = 4 * rows * c.dim;
+    if (bytes > MAX_TENSOR_BYTES) {
+      throw new LenpredError(`${field} ${rows} × dim ${c.dim} gives a ${fmtBytes(bytes)} weight matrix; one tensor is limited to 2 GB (ONNX)`, { file, field });
+    }
+  }
+  const maxBytes = opts.maxBytes ?? totalmem();
+  const need = estimateMemoryBytes(c, opts.training);
+  if (need > maxBytes) {
+    throw new LenpredError(
+      `${c.n_layers} layers × dim ${c.dim} (ffn ${c.hidden_dim}, vocab ${c.vocab_size}) = ${fmtCount(parameterCount(c))} parameters need about ` +
+      `${fmtBytes(need)} to ${opts.training ? `train (batch ${opts.training.batchSize} × ${opts.training.seqLen} tokens)` : "load"}, more than the ` +
+      `${fmtBytes(maxBytes)} allowed${opts.maxBytes === undefined ? " (this machine's memory)" : ""}${opts.knob ? `; raise it with ${opts.knob} if this is intended` : ""}`,
+      { file },
+    );
+  }
+}
+
+export function fmtBytes(n: number): string {
+  if (n >= 2 ** 40) return `${(n / 2 ** 40).toFixed(1)} TB`;
+  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GB` : `${(n / 2 ** 20).toFixed(1)} MB`;
+}
+
+function fmtCount(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(1)} B` : `${(n / 1e6).toFixed(1)} M`;
 }

@@ -121,3 +121,37 @@ export function externalizeInitializers(model: Uint8Array, refs: Map<string, Ext
   if (missing.length) throw new LenpredError(`no initializer named ${missing.slice(0, 3).join(", ")} in the ONNX model`);
   return concat(parts);
 }
+
+/** An embedded initializer as stored: ONNX TensorProto data_type, dims and raw little-endian bytes. */
+export interface RawInitializer {
+  dataType: number;
+  dims: number[];
+  raw: Uint8Array;
+}
+
+/**
+ * The initializers of a serialized ModelProto that carry `raw_data` (what lenpred writes), by name: lets
+ * tests and tools inspect an exported file (e.g. the int8 weights) without an ONNX library.
+ */
+export function readInitializers(model: Uint8Array): Map<string, RawInitializer> {
+  const out = new Map<string, RawInitializer>();
+  for (const f of parseFields(model)) {
+    if (f.num !== 7 || f.wire !== 2) continue;
+    for (const gf of parseFields(f.payload!)) {
+      if (gf.num !== 5 || gf.wire !== 2) continue;
+      let name: string | undefined;
+      let raw: Uint8Array | undefined;
+      let dataType = 0;
+      const dims: number[] = [];
+      for (const tf of parseFields(gf.payload!)) {
+        if (tf.num === 8) name = new TextDecoder().decode(tf.payload);
+        else if (tf.num === 9) raw = tf.payload;
+        else if (tf.num === 2) dataType = readVarint(tf.bytes, 1)[0];
+        else if (tf.num === 1 && tf.wire === 0) dims.push(readVarint(tf.bytes, 1)[0]);
+        else if (tf.num === 1 && tf.wire === 2) for (let p = 0; p < tf.payload!.length;) { const [v, q] = readVarint(tf.payload!, p); dims.push(v); p = q; }
+      }
+      if (name !== undefined && raw) out.set(name, { dataType, dims, raw });
+    }
+  }
+  return out;
+}

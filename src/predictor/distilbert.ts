@@ -4,14 +4,14 @@
  * by token length and padded only to their longest prompt; outputs are decoded by the head recorded in
  * lenpred.json (see decode.ts).
  */
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import type { BucketScheme } from "../data/buckets.js";
 import type { Session } from "../engine/session.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import { padBatch, sortedBatches } from "../train/batching.js";
 import { LenpredError } from "../util/errors.js";
 import { decodeOutputs, type DecodeOptions, type HeadSpec } from "./decode.js";
-import { readModelMeta, type ModelMeta } from "./load.js";
+import { MAX_JSON_BYTES, modelFile, readModelMeta, type ModelMeta } from "./load.js";
 import type { Prediction, Predictor } from "./types.js";
 
 export interface DistilBertLoadOptions {
@@ -23,8 +23,9 @@ export interface DistilBertLoadOptions {
   maxBatchTokens?: number;
 }
 
-export const ONNX_FILE = "model.onnx";
+export const ONNX_FILE = "onnx/model.onnx";
 export const TOKENIZER_FILE = "tokenizer.json";
+const CONFIG_FILE = "config.json";
 
 export function headSpecFromMeta(meta: ModelMeta, file: string): HeadSpec {
   const head = (meta.head ?? "classification") as HeadSpec["head"];
@@ -37,7 +38,11 @@ export function headSpecFromMeta(meta: ModelMeta, file: string): HeadSpec {
     }
     spec.quantiles = q as number[];
   }
-  if (typeof meta.residualStd === "number") spec.residualStd = meta.residualStd;
+  if (meta.residualStd !== undefined) {
+    const r = meta.residualStd;
+    if (typeof r !== "number" || !Number.isFinite(r) || r < 0) throw new LenpredError(`must be a non-negative number, got ${JSON.stringify(r)}`, { file, field: "residualStd" });
+    spec.residualStd = r;
+  }
   if (meta.bucketMeans !== undefined) {
     const m = meta.bucketMeans;
     if (!Array.isArray(m) || m.length !== meta.buckets.edges.length || !m.every((x) => typeof x === "number" && Number.isFinite(x) && x >= 0)) {
@@ -46,6 +51,27 @@ export function headSpecFromMeta(meta: ModelMeta, file: string): HeadSpec {
     spec.bucketMeans = m as number[];
   }
   return spec;
+}
+
+/** Longest input the model was trained with; longer than its position table would crash onnxruntime later. */
+export const DEFAULT_MAX_SEQ_LEN = 512;
+
+async function maxSeqLenOf(meta: ModelMeta, dir: string, metaFile: string): Promise<number> {
+  const v = meta.maxSeqLen ?? DEFAULT_MAX_SEQ_LEN;
+  if (!Number.isInteger(v) || (v as number) < 3) throw new LenpredError(`must be an integer >= 3 ([CLS] x [SEP]), got ${JSON.stringify(v)}`, { file: metaFile, field: "maxSeqLen" });
+  // A trained directory has config.json: its position table bounds the sequence length.
+  // lstat: anything at that name (a FIFO, a dangling link, a loop) goes through modelFile and is refused there.
+  const { lstatSync } = await import("node:fs");
+  if (!lstatSync(join(dir, CONFIG_FILE), { throwIfNoEntry: false })) return v as number;
+  const { readJsonFile } = await import("../util/json-file.js");
+  const configFile = modelFile(dir, CONFIG_FILE, { maxBytes: MAX_JSON_BYTES });
+  const mpe = ((await readJsonFile(configFile)) as { max_position_embeddings?: unknown } | null)?.max_position_embeddings;
+  if (!Number.isInteger(mpe) || (mpe as number) < 3) throw new LenpredError(`must be an integer >= 3, got ${JSON.stringify(mpe)}`, { file: configFile, field: "max_position_embeddings" });
+  if ((v as number) > (mpe as number)) {
+    if (meta.maxSeqLen === undefined) return mpe as number;
+    throw new LenpredError(`${v} exceeds config.json's max_position_embeddings ${mpe}`, { file: metaFile, field: "maxSeqLen" });
+  }
+  return v as number;
 }
 
 export class DistilBertPredictor implements Predictor {
@@ -66,14 +92,13 @@ export class DistilBertPredictor implements Predictor {
     const metaFile = join(dir, "lenpred.json");
     if (meta.kind !== "distilbert") throw new LenpredError(`kind '${meta.kind}' is not "distilbert"`, { file: metaFile, field: "kind" });
     const head = headSpecFromMeta(meta, metaFile);
-    const maxLength = typeof meta.maxSeqLen === "number" ? meta.maxSeqLen : 512;
+    const maxLength = await maxSeqLenOf(meta, dir, metaFile);
     const { loadTokenizer } = await import("../tokenizers/index.js");
-    const tokFile = join(dir, TOKENIZER_FILE);
-    const { existsSync } = await import("node:fs");
-    if (!existsSync(tokFile)) throw new LenpredError("model directory has no tokenizer.json (the input tokenizer)", { file: tokFile });
+    const tokFile = modelFile(dir, TOKENIZER_FILE, { missing: "model directory has no tokenizer.json (the input tokenizer)" });
     const tokenizer = await loadTokenizer(tokFile);
-    const onnx = join(dir, ONNX_FILE);
-    if (!existsSync(onnx)) throw new LenpredError("model directory has no model.onnx", { file: onnx });
+    const { onnxFileOf } = await import("../model/checkpoint.js");
+    const found = onnxFileOf(dir);
+    const onnx = modelFile(dir, found ? relative(dir, found) : ONNX_FILE, { missing: "model directory has no onnx/model.onnx (nor model.onnx)" });
     const { Session } = await import("../engine/session.js");
     const session = await Session.create(onnx, { threads: opts.threads ?? 2 });
     for (const n of ["input_ids"]) {

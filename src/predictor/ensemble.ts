@@ -12,10 +12,10 @@
  *    absent when no member gives any;
  *  - bucket = argmax of those probabilities, or the bucket holding expectedTokens when there are none.
  */
-import { join, resolve, sep } from "node:path";
+import { join, resolve } from "node:path";
 import { bucketCount, bucketOf, upperBound, type BucketScheme } from "../data/buckets.js";
 import { LenpredError } from "../util/errors.js";
-import { loadPredictor, META_FILE, type ModelMeta } from "./load.js";
+import { loadPredictor, META_FILE, modelSubdir, type ModelMeta } from "./load.js";
 import type { Prediction, Predictor } from "./types.js";
 
 export interface EnsembleMember {
@@ -47,8 +47,7 @@ export class EnsemblePredictor implements Predictor {
         const weight = entry.weight ?? 1;
         if (typeof weight !== "number" || !(weight > 0) || !Number.isFinite(weight)) throw new LenpredError(`weight must be a positive number, got ${JSON.stringify(weight)}`, { file, field: `${field}.weight` });
         // Members live inside the ensemble directory so that it can be copied or committed as one unit.
-        const memberDir = resolve(root, entry.dir);
-        if (!memberDir.startsWith(root + sep)) throw new LenpredError(`member directory '${entry.dir}' is not inside the ensemble directory`, { file, field: `${field}.dir` });
+        const memberDir = modelSubdir(root, entry.dir, { from: { file, field: `${field}.dir` }, missing: "not a lenpred model directory (no such member directory)" });
         const predictor = await loadPredictor(memberDir);
         members.push({ predictor, weight });
         if (!sameEdges(predictor.buckets, meta.buckets)) {

@@ -9,8 +9,13 @@ import { LenpredError } from "../util/errors.js";
 import type { Predictor } from "./types.js";
 import { asObject } from "../util/fields.js";
 import { readJsonFile } from "../util/json-file.js";
+import { modelFile } from "./model-dir.js";
+
+export { modelFile, modelSubdir } from "./model-dir.js";
 
 export const META_FILE = "lenpred.json";
+/** Cap on a model directory's JSON files (lenpred.json, config.json): they are a few KB. */
+export const MAX_JSON_BYTES = 16 << 20;
 
 export interface ModelMeta {
   /** Which implementation reads this directory, e.g. "distilbert", "ngram", "majority". */
@@ -22,7 +27,7 @@ export interface ModelMeta {
 }
 
 export async function readModelMeta(dir: string): Promise<ModelMeta> {
-  const file = join(dir, META_FILE);
+  const file = modelFile(dir, META_FILE, { missing: `not a lenpred model directory (no ${META_FILE})`, maxBytes: MAX_JSON_BYTES });
   const meta = asObject(await readJsonFile(file, { missing: `not a lenpred model directory (no ${META_FILE})` }), { file });
   if (typeof meta.kind !== "string") throw new LenpredError("missing model kind", { file, field: "kind" });
   if (typeof meta.tokenizer !== "string") throw new LenpredError("missing tokenizer", { file, field: "tokenizer" });

@@ -66,13 +66,13 @@ export async function predictFile(predictor: LengthPredictor, input: string, sin
     for await (const { index, value } of readJsonl(input)) {
       const place = { file: input, record: index };
       if (typeof value === "string") {
-        checkPrompt(value, "prompt", place);
+        checkPrompt(value, "prompt", place, predictor.maxPromptChars);
         pending.push({ index, prompt: value });
       } else if (value && typeof value === "object" && !Array.isArray(value)) {
         const obj = value as Record<string, unknown>;
         const prompt = obj[field];
         if (typeof prompt !== "string") throw new LenpredError(prompt === undefined ? "missing prompt field" : `expected a string, got ${describe(prompt)}`, { ...place, field });
-        checkPrompt(prompt, field, place);
+        checkPrompt(prompt, field, place, predictor.maxPromptChars);
         const id = obj.id;
         if (id !== undefined && id !== null && typeof id !== "string" && typeof id !== "number") throw new LenpredError(`expected a string or number id, got ${describe(id)}`, { ...place, field: "id" });
         pending.push({ index, id: (id ?? undefined) as string | number | undefined, prompt });

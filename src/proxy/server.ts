@@ -16,7 +16,7 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance, type F
 import { pipeline } from "node:stream";
 import { Agent, errors as undiciErrors, request as undiciRequest, type Dispatcher } from "undici";
 import { resolveLimits, type ServeLimits } from "../serve/limits.js";
-import { fieldFromPointer, sendError } from "../serve/server.js";
+import { clientErrorHandler, sendError, sendUnavailable, validationError } from "../serve/errors.js";
 import { LenpredError } from "../util/errors.js";
 import { createProxyMetrics, type ProxyMetrics } from "./metrics.js";
 import type { ProxyPrediction, ProxyPredictor } from "./predictor.js";
@@ -123,6 +123,7 @@ export async function buildProxy(opts: ProxyOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: limits.bodyBytes,
     return503OnClosing: true,
+    clientErrorHandler,
     forceCloseConnections: "idle",
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, allowUnionTypes: true } },
     onProtoPoisoning: "remove",
@@ -158,12 +159,8 @@ export async function buildProxy(opts: ProxyOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation && err.validation.length > 0) {
-      const v = err.validation[0]!;
-      const params = v.params as Record<string, unknown>;
-      const missing = typeof params.missingProperty === "string" ? params.missingProperty : undefined;
-      const field = fieldFromPointer(v.instancePath, missing);
-      const msg = missing ? "is required" : v.message ?? "is invalid";
-      return sendError(reply, 400, field === "body" ? (v.keyword === "type" ? "request body must be a JSON object" : msg) : `${field} ${msg}`, field);
+      const { message, field } = validationError(err, req.body);
+      return sendError(reply, 400, message, field);
     }
     if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return sendError(reply, 415, "content-type must be application/json");
     const status = err.statusCode ?? 500;
@@ -174,8 +171,7 @@ export async function buildProxy(opts: ProxyOptions): Promise<FastifyInstance> {
 
   const refuse = (reply: FastifyReply, reason: "loading" | "shutting_down" | "queue_full", message: string) => {
     metrics.rejected.inc({ reason });
-    reply.header("retry-after", "1");
-    return sendError(reply, 503, message);
+    return sendUnavailable(reply, message, 1);
   };
 
   /** Map an undici failure to the proxy's own error answer. */

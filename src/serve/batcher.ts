@@ -7,12 +7,17 @@
  * whichever comes first; while a batch runs, new prompts accumulate for the next. `maxBatch = 1` turns
  * batching off (each prompt is its own call, still one at a time). The queue is bounded in prompts:
  * `submit` rejects a whole request with QueueFullError (→ 503 + Retry-After) rather than queue part of it.
+ * It is also bounded in time: a prompt still waiting `maxQueueMs` after it was queued is rejected with
+ * QueueTimeoutError (→ 503 + Retry-After) — a scheduler is better served by a fast "retry later" than by a
+ * prediction that arrives after the request it was for has been scheduled anyway.
  *
  * Quantile: every request may ask for its own conservative-mode quantile, which the predictor applies when
  * it decodes (for a regression head it is not a post-processing of probabilities). A dispatched batch is
  * therefore split by quantile into one `predictBatch` call per distinct value, in queue order — a single
- * call when every client uses the same q, the usual case for a scheduler. A failed call rejects only its
- * own prompts.
+ * call when every client uses the same q, the usual case for a scheduler.
+ *
+ * Failure isolation: when a call with several prompts throws, its prompts are retried in halves (bisection),
+ * so one prompt the predictor cannot handle fails alone and the innocent prompts batched with it are answered.
  */
 import type { PredictOptions } from "../predictor/length-predictor.js";
 import type { Prediction } from "../predictor/types.js";
@@ -28,6 +33,10 @@ export interface BatcherOptions {
   maxWaitMs: number;
   /** Prompts allowed to wait (not counting the batch being run). */
   maxQueue: number;
+  /** Longest a prompt may wait in the queue before it is refused with QueueTimeoutError. Default: no limit. */
+  maxQueueMs?: number;
+  /** Whether a failed call's prompts should be retried in halves (default: always); false for errors every prompt would hit. */
+  splitOnError?: (error: unknown, quantile: number | undefined) => boolean;
   /** Called after every predictor call with its size, duration and outcome, e.g. for metrics. */
   onBatch?: (size: number, seconds: number, ok: boolean, detail: { quantile?: number; error?: unknown }) => void;
 }
@@ -35,6 +44,12 @@ export interface BatcherOptions {
 export class QueueFullError extends Error {
   constructor(readonly retryAfterSeconds: number) {
     super("prediction queue is full");
+  }
+}
+
+export class QueueTimeoutError extends Error {
+  constructor(readonly waitedMs: number, readonly retryAfterSeconds: number) {
+    super(`the prediction waited ${Math.round(waitedMs)} ms in the queue, more than the server's queue-time budget`);
   }
 }
 
@@ -56,6 +71,8 @@ export class MicroBatcher {
   private queue: Item[] = [];
   private running = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Fires when the oldest queued prompt runs out of its queue-time budget. */
+  private expiryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
   /** Smoothed seconds per batch, for Retry-After. */
@@ -66,6 +83,7 @@ export class MicroBatcher {
       if (!(Number.isInteger(opts[k]) && opts[k] >= 1)) throw new RangeError(`${k} must be an integer >= 1, got ${opts[k]}`);
     }
     if (!(Number.isFinite(opts.maxWaitMs) && opts.maxWaitMs >= 0)) throw new RangeError(`maxWaitMs must be >= 0, got ${opts.maxWaitMs}`);
+    if (opts.maxQueueMs !== undefined && !(opts.maxQueueMs > 0)) throw new RangeError(`maxQueueMs must be > 0, got ${opts.maxQueueMs}`);
   }
 
   /** Prompts waiting for a batch. */
@@ -88,6 +106,7 @@ export class MicroBatcher {
       this.queue.push({ prompt, quantile, enqueuedAt: now, resolve, reject });
     }));
     this.schedule();
+    this.armExpiry();
     return Promise.all(results);
   }
 
@@ -99,6 +118,10 @@ export class MicroBatcher {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    if (this.expiryTimer) {
+      clearTimeout(this.expiryTimer);
+      this.expiryTimer = undefined;
+    }
     this.schedule(true);
     if (!this.running && this.queue.length === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
@@ -108,6 +131,28 @@ export class MicroBatcher {
     // Time to work off the current queue, at least 1 s (Retry-After has whole-second resolution).
     const batches = Math.ceil(this.queue.length / this.opts.maxBatch) + 1;
     return Math.max(1, Math.ceil(batches * this.batchSeconds));
+  }
+
+  /**
+   * Reject every prompt that has waited maxQueueMs (the queue is FIFO, so they are a prefix) and re-arm
+   * for the next one. While closing, queued prompts are always answered instead (the drain promise).
+   */
+  private armExpiry(): void {
+    const budget = this.opts.maxQueueMs;
+    if (budget === undefined || this.closed || this.expiryTimer) return;
+    const now = performance.now();
+    const expired: Item[] = [];
+    while (this.queue.length > 0 && now - this.queue[0]!.enqueuedAt >= budget) expired.push(this.queue.shift()!);
+    if (expired.length > 0) {
+      const retry = this.retryAfter();
+      for (const it of expired) it.reject(new QueueTimeoutError(now - it.enqueuedAt, retry));
+    }
+    if (this.queue.length === 0) return;
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = undefined;
+      this.armExpiry();
+    }, Math.max(1, budget - (now - this.queue[0]!.enqueuedAt)));
+    this.expiryTimer.unref?.();
   }
 
   private schedule(now = false): void {
@@ -135,6 +180,11 @@ export class MicroBatcher {
   private async run(): Promise<void> {
     this.running = true;
     const batch = this.queue.splice(0, this.opts.maxBatch);
+    if (this.expiryTimer) {
+      clearTimeout(this.expiryTimer);
+      this.expiryTimer = undefined;
+    }
+    this.armExpiry();
     const t0 = performance.now();
     try {
       for (const group of byQuantile(batch)) await this.call(group);
@@ -147,7 +197,10 @@ export class MicroBatcher {
     }
   }
 
-  /** One predictor call for prompts sharing a quantile; settles every item, never throws. */
+  /**
+   * Predictor calls for prompts sharing a quantile; settles every item, never throws. A failing call with
+   * several prompts is bisected until the failing prompts are alone, so only they get the error.
+   */
   private async call(items: Item[]): Promise<void> {
     const quantile = items[0]!.quantile;
     const t0 = performance.now();
@@ -160,13 +213,20 @@ export class MicroBatcher {
       items.forEach((item, i) => item.resolve(preds[i]!));
     } catch (e) {
       error = e;
-      for (const item of items) item.reject(e);
     }
     try {
       this.opts.onBatch?.(items.length, (performance.now() - t0) / 1000, error === undefined, { quantile, error });
     } catch {
       // A metrics callback must not stall the queue.
     }
+    if (error === undefined) return;
+    if (items.length === 1 || this.opts.splitOnError?.(error, quantile) === false) {
+      for (const item of items) item.reject(error);
+      return;
+    }
+    const mid = Math.ceil(items.length / 2);
+    await this.call(items.slice(0, mid));
+    await this.call(items.slice(mid));
   }
 }
 

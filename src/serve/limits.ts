@@ -1,4 +1,6 @@
 /** Request limits of `lenpred serve` and their defaults (all overridable from the CLI and buildServer). */
+import { DEFAULT_MAX_PROMPT_CHARS } from "../predictor/length-predictor.js";
+
 export interface ServeLimits {
   /** Largest request body in bytes (larger → 413). */
   bodyBytes: number;
@@ -13,7 +15,7 @@ export interface ServeLimits {
 export const DEFAULT_LIMITS: ServeLimits = {
   bodyBytes: 1 << 20,
   maxPrompts: 64,
-  maxPromptChars: 32_768,
+  maxPromptChars: DEFAULT_MAX_PROMPT_CHARS,
   maxMessages: 256,
 };
 

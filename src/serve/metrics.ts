@@ -2,8 +2,22 @@
  * Prometheus metrics of one server instance. Each server gets its own Registry (not prom-client's
  * global one) so that several servers in one process — tests, the bench — never share counters.
  * Route labels are route *templates* ("unmatched" for 404s), so a fuzzer cannot explode label cardinality.
+ * The exposition passes `promtool check metrics` (test/serve-metrics.test.ts).
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { BucketScheme } from "../data/buckets.js";
+import type { Prediction } from "../predictor/types.js";
+import { repoRoot } from "../util/paths.js";
+
+export interface ModelInfo {
+  /** Label value naming the model: the model directory's name, or the predictor's name. */
+  model: string;
+  kind: string;
+  tokenizer: string;
+  buckets: BucketScheme;
+}
 
 export interface ServeMetrics {
   registry: Registry;
@@ -15,14 +29,45 @@ export interface ServeMetrics {
   batchFailures: Counter;
   rejected: Counter<"reason">;
   queueDepth: Gauge;
+  /** Called once the model is loaded: model info and the per-model prediction histograms. */
+  registerModel(info: ModelInfo): void;
+  /** Record what was predicted (expected tokens and the reservation) for the loaded model. */
+  observePredictions(preds: readonly Prediction[]): void;
+}
+
+const PREFIX = "lenpred_";
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version?: string }).version ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * prom-client's defaults minus `nodejs_active_{handles,requests,resources}_total`: gauges named like
+ * counters (promtool rejects them); the same numbers remain in `nodejs_active_*` (by type).
+ */
+function processMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry, prefix: PREFIX });
+  for (const name of ["handles", "requests", "resources"]) registry.removeSingleMetric(`${PREFIX}nodejs_active_${name}_total`);
 }
 
 export function createMetrics(opts: { queueDepth: () => number; maxBatch: number; defaultMetrics?: boolean }): ServeMetrics {
   const registry = new Registry();
-  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "lenpred_" });
+  if (opts.defaultMetrics) processMetrics(registry);
   const sizeBuckets: number[] = [];
   for (let b = 1; b < opts.maxBatch; b *= 2) sizeBuckets.push(b);
   sizeBuckets.push(opts.maxBatch);
+  new Gauge({ name: `${PREFIX}build_info`, help: "Always 1; the lenpred version serving.", labelNames: ["version"], registers: [registry] }).set({ version: packageVersion() }, 1);
+  const modelInfo = new Gauge({
+    name: `${PREFIX}model_info`, help: "Always 1 once the model is loaded; its name, kind, number of buckets and tokenizer.",
+    labelNames: ["model", "kind", "buckets", "tokenizer"], registers: [registry],
+  });
+  let model: string | undefined;
+  let expected: Histogram<"model"> | undefined;
+  let reserved: Histogram<"model"> | undefined;
   return {
     registry,
     requests: new Counter({
@@ -43,7 +88,7 @@ export function createMetrics(opts: { queueDepth: () => number; maxBatch: number
     }),
     batchFailures: new Counter({ name: "lenpred_batch_failures_total", help: "Predictor calls that threw.", registers: [registry] }),
     rejected: new Counter({
-      name: "lenpred_rejected_total", help: "Predict requests refused with 503 (queue_full, loading, shutting_down).",
+      name: "lenpred_rejected_total", help: "Predict requests refused with 503 (queue_full, queue_timeout, loading, shutting_down).",
       labelNames: ["reason"], registers: [registry],
     }),
     queueDepth: new Gauge({
@@ -52,5 +97,27 @@ export function createMetrics(opts: { queueDepth: () => number; maxBatch: number
         this.set(opts.queueDepth());
       },
     }),
+    registerModel(info) {
+      if (model !== undefined) return;
+      model = info.model;
+      modelInfo.set({ model: info.model, kind: info.kind, buckets: String(info.buckets.edges.length), tokenizer: info.tokenizer }, 1);
+      // The model's own bucket edges: every reservation is one of them, so the histogram is exact.
+      const edges = [...new Set(info.buckets.edges.filter((e) => Number.isFinite(e)))].sort((a, b) => a - b);
+      expected = new Histogram({
+        name: `${PREFIX}predicted_tokens`, help: "Predicted output length (expectedTokens) per prediction, by model; buckets are the model's bucket edges.",
+        labelNames: ["model"], buckets: edges, registers: [registry],
+      });
+      reserved = new Histogram({
+        name: `${PREFIX}reserved_tokens`, help: "Tokens to reserve (upperBound, after any quantile) per prediction, by model.",
+        labelNames: ["model"], buckets: edges, registers: [registry],
+      });
+    },
+    observePredictions(preds) {
+      if (model === undefined) return;
+      for (const p of preds) {
+        expected!.observe({ model }, p.expectedTokens);
+        reserved!.observe({ model }, p.upperBound);
+      }
+    },
   };
 }

@@ -10,7 +10,10 @@ export const CHAT_ROLES = ["system", "developer", "user", "assistant", "tool", "
 export function predictBodySchema(limits: ServeLimits) {
   const prompt = { type: "string", maxLength: limits.maxPromptChars } as const;
   return {
+    $id: "PredictRequest",
     type: "object",
+    // Exactly one of the three input forms (the route turns a violation into a 400 naming the field).
+    oneOf: [{ required: ["prompt"] }, { required: ["prompts"] }, { required: ["messages"] }],
     description:
       "Give exactly one of `prompt`, `prompts` or `messages` (an OpenAI chat body; the prompt is the text of the last user message). " +
       "Other OpenAI fields (temperature, max_tokens, ...) are accepted and ignored.",
@@ -57,6 +60,7 @@ export function predictBodySchema(limits: ServeLimits) {
 }
 
 export const predictionSchema = {
+  $id: "Prediction",
   type: "object",
   required: ["bucket", "upperBound", "expectedTokens"],
   properties: {
@@ -68,6 +72,7 @@ export const predictionSchema = {
 } as const;
 
 export const errorSchema = {
+  $id: "Error",
   type: "object",
   required: ["error"],
   properties: {
@@ -83,6 +88,44 @@ export const errorSchema = {
 } as const;
 
 export const bucketsSchema = {
+  $id: "BucketScheme",
   type: "object",
   properties: { kind: { type: "string" }, edges: { type: "array", items: { type: "number" } } },
+} as const;
+
+export const predictionListSchema = {
+  $id: "PredictionList",
+  type: "object",
+  required: ["predictions"],
+  properties: { predictions: { type: "array", items: { $ref: "Prediction#" } } },
+} as const;
+
+/** Shared schemas, registered with `app.addSchema`: named `components.schemas` in the OpenAPI document. */
+export const SHARED_SCHEMAS = [predictionSchema, predictionListSchema, errorSchema, bucketsSchema] as const;
+
+export const errorRef = { $ref: "Error#" } as const;
+
+export const predictResponseSchema = {
+  description: "One prediction for `prompt`/`messages`; `{predictions}` for `prompts`.",
+  anyOf: [{ $ref: "Prediction#" }, { $ref: "PredictionList#" }],
+} as const;
+
+const retryAfter = {
+  "retry-after": { type: "integer", minimum: 1, description: "Seconds to wait before retrying (every 503 carries it)." },
+} as const;
+
+/** 503 with its Retry-After header documented. */
+export const unavailableResponse = {
+  description: "Overloaded (queue full or queue-time budget exceeded), model loading or failed to load, or shutting down.",
+  headers: retryAfter,
+  ...errorRef,
+} as const;
+
+export const errorResponses = {
+  400: { description: "Invalid request; `field` names the offending body field.", ...errorRef },
+  405: { description: "Method not allowed (the `Allow` header lists the allowed ones).", ...errorRef },
+  413: { description: "Body larger than the server's limit.", ...errorRef },
+  415: { description: "Content type other than application/json.", ...errorRef },
+  500: { description: "The predictor failed on a prompt of this request.", ...errorRef },
+  503: unavailableResponse,
 } as const;

@@ -1,40 +1,60 @@
 /**
- * `buildServer(options)`: the Fastify app behind `lenpred serve`. Routes:
+ * `buildServer(options)`: the Fastify app behind `lenpred serve`. Routes (one plugin file each, src/serve/routes/):
  *   POST /v1/predict   {prompt} | {prompts: [...]} | OpenAI chat {model?, messages: [...]}, optional quantile
- *                      (0 < q < 1, decoded by `LengthPredictor` — the library's one quantile semantics)
  *   GET  /v1/model     predictor name and bucket scheme
- *   GET  /healthz      liveness (the process answers)
+ *   GET  /healthz      liveness (the event loop answers)
  *   GET  /readyz       readiness (model loaded and warmed up, not shutting down)
  *   GET  /metrics      Prometheus text format
- *   GET  /openapi.json OpenAPI 3 document generated from the route schemas
- * Every error is `{error: {message, field}}` with a 4xx status (503 for overload/loading/shutdown);
- * a 500 only comes from a predictor that throws. Closing the app (SIGTERM in the CLI) refuses new work
- * and answers everything already queued before it resolves.
+ *   GET  /openapi.json OpenAPI document generated from the route schemas
+ * Every error is `{error: {message, field}}` with a 4xx status (503 + Retry-After for overload, queue-time
+ * budget, loading and shutdown); a 500 only comes from a predictor that throws, for the failing prompt's
+ * request only. Closing the app (SIGTERM in the CLI) refuses new work and answers everything already queued
+ * before it resolves.
+ *
+ * The predictor pipeline: base predictor → Prediction[]. A model directory (`modelDir`, the CLI's --model)
+ * runs in a worker thread (WorkerPredictor), so tokenization and inference never block the event loop; an
+ * injected `predictor` runs in-process, wrapped in LengthPredictor for its quantile semantics. Anything that
+ * post-processes predictions on the main thread wraps the `BasePredictor` the batcher drives.
  */
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from "fastify";
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from "fastify";
+import type { Server } from "node:http";
+import { basename, resolve } from "node:path";
 import swagger from "@fastify/swagger";
-import { checkPrompt, LengthPredictor } from "../predictor/length-predictor.js";
-import type { Prediction, Predictor } from "../predictor/types.js";
-import { LenpredError } from "../util/errors.js";
-import { MicroBatcher, QueueFullError, ShuttingDownError } from "./batcher.js";
-import { chatPrompt, ChatPromptError, type ChatMessage } from "./chat.js";
+import { LengthPredictor, type LengthPredictorOptions } from "../predictor/length-predictor.js";
+import type { Predictor } from "../predictor/types.js";
+import { MicroBatcher } from "./batcher.js";
+import type { ServeContext, ServeSettings, ServeState } from "./context.js";
+import { clientErrorHandler, sendError, sendUnavailable, validationError } from "./errors.js";
 import { resolveLimits, type ServeLimits } from "./limits.js";
-import { createMetrics, type ServeMetrics } from "./metrics.js";
-import { bucketsSchema, errorSchema, predictBodySchema, predictionSchema } from "./schemas.js";
+import { createMetrics } from "./metrics.js";
+import { isQuantileRefusal } from "./quantile.js";
+import { ROUTES } from "./routes/index.js";
+import { SHARED_SCHEMAS } from "./schemas.js";
+import { WorkerPredictor, type BasePredictor } from "./worker-predictor.js";
+
+export { fieldFromPointer, sendError } from "./errors.js";
+export type { ServeState, ServeStatus } from "./context.js";
+export type { BasePredictor } from "./worker-predictor.js";
 
 export interface ServeOptions {
   /**
-   * The predictor, or a promise of it (the server answers /healthz while it loads; /readyz says 503 until then).
-   * A `LengthPredictor` (e.g. `LengthPredictor.load(dir)`) is used as is; any other `Predictor` is wrapped with
-   * `LengthPredictor.from`, so quantile requests always get LengthPredictor's semantics.
+   * An in-process predictor, or a promise of it (the server answers /healthz while it loads; /readyz says 503
+   * until then). A `LengthPredictor` is used as is; any other `Predictor` is wrapped with `LengthPredictor.from`,
+   * so quantile requests always get LengthPredictor's semantics. Give this or `modelDir`.
    */
-  predictor: Predictor | Promise<Predictor>;
+  predictor?: Predictor | Promise<Predictor>;
+  /** A model directory to load with `LengthPredictor.load(dir, loadOptions)` in a worker thread (what the CLI does). */
+  modelDir?: string;
+  /** Options for loading `modelDir` (defaults: `batchSize` = maxBatch, one ONNX run per micro-batch; `maxPromptChars` = the limit). */
+  loadOptions?: LengthPredictorOptions;
   /** Most prompts per predictor call (1 = no batching). Default 32. */
   maxBatch?: number;
   /** Longest a prompt waits for others to join its batch, ms. Default 2. */
   maxWaitMs?: number;
   /** Most prompts waiting; beyond it requests get 503 + Retry-After. Default 1024. */
   maxQueue?: number;
+  /** Longest a prompt may wait in the queue before its request gets 503 + Retry-After, ms. Default 2000. */
+  maxQueueMs?: number;
   limits?: Partial<ServeLimits>;
   /** Run one prediction before reporting ready (first ONNX runs are slow). Default false. */
   warmup?: boolean;
@@ -43,17 +63,7 @@ export interface ServeOptions {
   logger?: FastifyServerOptions["logger"];
 }
 
-export type ServeStatus = "loading" | "ready" | "failed" | "closing";
-
-export interface ServeState {
-  status: ServeStatus;
-  /** Resolves when the predictor is loaded (and warmed up); rejects if loading fails. */
-  ready: Promise<void>;
-  predictor?: LengthPredictor;
-  batcher?: MicroBatcher;
-  metrics: ServeMetrics;
-  limits: ServeLimits;
-}
+export const DEFAULT_MAX_QUEUE_MS = 2000;
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -61,74 +71,36 @@ declare module "fastify" {
   }
 }
 
-interface PredictBody {
-  prompt?: string;
-  prompts?: string[];
-  messages?: ChatMessage[];
-  model?: string;
-  quantile?: number;
-}
-
-export const SERVE_ROUTES: Record<string, string[]> = {
-  "/v1/predict": ["POST"],
-  "/v1/model": ["GET", "HEAD"],
-  "/healthz": ["GET", "HEAD"],
-  "/readyz": ["GET", "HEAD"],
-  "/metrics": ["GET", "HEAD"],
-  "/openapi.json": ["GET", "HEAD"],
-};
-
-/**
- * LengthPredictor throws LenpredError when a model cannot decode at a quantile (no probabilities, or a
- * regression head without a recorded residual spread). Anything else a predictor throws stays a 500.
- */
-function isQuantileRefusal(error: unknown, quantile: number | undefined): boolean {
-  return quantile !== undefined && error instanceof LenpredError;
-}
-
-export function sendError(reply: FastifyReply, status: number, message: string, field: string | null = null): FastifyReply {
-  return reply.code(status).type("application/json; charset=utf-8").send({ error: { message, field } });
-}
-
-/** "/messages/0/content" + missing "role" → "messages[0].content.role"; "" → "body". */
-export function fieldFromPointer(pointer: string, extra?: string): string {
-  const parts = pointer.split("/").slice(1).map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
-  if (extra !== undefined) parts.push(extra);
-  let out = "";
-  for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out === "" ? p : `.${p}`;
-  return out === "" ? "body" : out;
-}
-
-function validationError(err: FastifyError, body: unknown): { message: string; field: string } {
-  const v = err.validation![0]!;
-  const params = v.params as Record<string, unknown>;
-  const missing = typeof params.missingProperty === "string" ? params.missingProperty : undefined;
-  const field = fieldFromPointer(v.instancePath, missing);
-  let message = missing ? "is required" : v.message ?? "is invalid";
-  if (Array.isArray(params.allowedValues)) message += ` (${params.allowedValues.join(", ")})`;
-  if (field === "body" && v.keyword === "type") message = "request body must be a JSON object";
-  if (field === "quantile") {
-    // One message for every way q can be wrong, stating LengthPredictor's range.
-    const got = (body as { quantile?: unknown } | null)?.quantile;
-    return { message: `quantile must be a number in (0, 1), got ${JSON.stringify(got)}`, field };
-  }
-  return { message: field === "body" ? message : `${field} ${message}`, field };
+async function loadBase(opts: ServeOptions, maxBatch: number, maxPromptChars: number): Promise<BasePredictor> {
+  // The predictor enforces the same prompt limit as the request schema (one limit, not two).
+  if (opts.modelDir !== undefined) return WorkerPredictor.start(opts.modelDir, { batchSize: maxBatch, maxPromptChars, ...opts.loadOptions });
+  const loaded = await opts.predictor!;
+  return loaded instanceof LengthPredictor ? loaded : LengthPredictor.from(loaded, { maxPromptChars });
 }
 
 export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> {
+  if ((opts.predictor === undefined) === (opts.modelDir === undefined)) throw new RangeError("give exactly one of predictor or modelDir");
   const limits = resolveLimits(opts.limits);
-  const maxBatch = opts.maxBatch ?? 32;
-  const maxWaitMs = opts.maxWaitMs ?? 2;
-  const maxQueue = opts.maxQueue ?? 1024;
-  if (maxQueue < limits.maxPrompts) throw new RangeError(`maxQueue (${maxQueue}) must be >= maxPrompts (${limits.maxPrompts}) or big requests could never be admitted`);
+  const settings: ServeSettings = {
+    maxBatch: opts.maxBatch ?? 32,
+    maxWaitMs: opts.maxWaitMs ?? 2,
+    maxQueue: opts.maxQueue ?? 1024,
+    maxQueueMs: opts.maxQueueMs ?? DEFAULT_MAX_QUEUE_MS,
+  };
+  if (settings.maxQueue < limits.maxPrompts) {
+    throw new RangeError(`maxQueue (${settings.maxQueue}) must be >= maxPrompts (${limits.maxPrompts}) or big requests could never be admitted`);
+  }
+  if (!(settings.maxQueueMs > 0)) throw new RangeError(`maxQueueMs must be > 0, got ${settings.maxQueueMs}`);
 
-  const app = Fastify({
+  const app: FastifyInstance = Fastify<Server>({
     logger: opts.logger ?? false,
     // Per-request log lines would dominate a load test; metrics count requests instead.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: limits.bodyBytes,
-    return503OnClosing: true,
+    // Our onRequest hook answers requests during shutdown (with Retry-After and the documented error body).
+    return503OnClosing: false,
     forceCloseConnections: "idle",
+    clientErrorHandler,
     // Types are never coerced: a number is not a prompt. Unknown OpenAI fields are kept (and ignored).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, allowUnionTypes: true } },
     // Drop "__proto__"/"constructor.prototype" keys instead of failing with a misleading "not valid JSON".
@@ -139,14 +111,30 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   app.removeContentTypeParser("text/plain");
 
   let batcher: MicroBatcher | undefined;
-  const metrics = createMetrics({ queueDepth: () => batcher?.depth ?? 0, maxBatch, defaultMetrics: opts.processMetrics });
+  let owned: BasePredictor | undefined;
+  const metrics = createMetrics({ queueDepth: () => batcher?.depth ?? 0, maxBatch: settings.maxBatch, defaultMetrics: opts.processMetrics });
   const state: ServeState = { status: "loading", ready: Promise.resolve(), metrics, limits };
   state.ready = (async () => {
     try {
-      const loaded = await opts.predictor;
-      const predictor = loaded instanceof LengthPredictor ? loaded : LengthPredictor.from(loaded);
+      const predictor = await loadBase(opts, settings.maxBatch, limits.maxPromptChars);
+      if (opts.modelDir !== undefined) owned = predictor;
+      if (predictor instanceof WorkerPredictor) {
+        predictor.onDeath = (error) => {
+          if (state.status === "closing") return;
+          state.status = "failed";
+          app.log.error({ err: error }, "predictor worker died: not ready any more");
+        };
+      }
+      if (state.status === "closing") {
+        await owned?.dispose?.();
+        return;
+      }
+      // The seam: the batcher drives a BasePredictor (prompts + quantile → Prediction[]). A main-thread layer that
+      // post-processes predictions (e.g. per-model calibration) wraps `predictor` here, whether or not it is a worker.
       batcher = new MicroBatcher(predictor, {
-        maxBatch, maxWaitMs, maxQueue,
+        maxBatch: settings.maxBatch, maxWaitMs: settings.maxWaitMs, maxQueue: settings.maxQueue, maxQueueMs: settings.maxQueueMs,
+        // A quantile the model cannot decode fails every prompt alike: no point retrying them one by one.
+        splitOnError: (error, quantile) => !isQuantileRefusal(error, quantile),
         onBatch(size, seconds, ok, { quantile, error }) {
           metrics.batchSize.observe(size);
           metrics.batchSeconds.observe(seconds);
@@ -156,6 +144,12 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
         },
       });
       if (opts.warmup) await predictor.predictBatch(["Warm-up prompt: how long will the answer be?"]);
+      metrics.registerModel({
+        model: opts.modelDir !== undefined ? basename(resolve(opts.modelDir)) : predictor.name,
+        kind: predictor.info?.kind ?? predictor.name,
+        tokenizer: predictor.info?.tokenizer ?? "unknown",
+        buckets: predictor.buckets,
+      });
       state.predictor = predictor;
       state.batcher = batcher;
       if (state.status === "loading") state.status = "ready";
@@ -167,9 +161,14 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   state.ready.catch(() => undefined); // the CLI awaits it; tests may not
   app.decorate("lenpred", state);
 
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   await app.register(swagger, {
+    // Shared schemas keep their $id as their components.schemas name (Prediction, Error, ...).
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
     openapi: {
-      openapi: "3.0.3",
+      // 3.1: its schemas are JSON Schema 2020-12, the dialect the route schemas are written in
+      // (numeric exclusiveMinimum, type arrays with "null").
+      openapi: "3.1.0",
       info: {
         title: "lenpred serve",
         version: "1",
@@ -178,6 +177,31 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     },
   });
 
+  // Methods per path, collected from the routes themselves, for 405 + Allow.
+  const allowed = new Map<string, string[]>();
+  app.addHook("onRoute", (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    allowed.set(route.url, [...new Set([...(allowed.get(route.url) ?? []), ...methods])]);
+  });
+  const methodNotAllowed = (method: string, path: string): string[] | undefined => {
+    const methods = allowed.get(path);
+    return methods && !methods.includes(method) ? methods : undefined;
+  };
+
+  app.addHook("onRequest", async (req, reply) => {
+    const path = req.url.split("?")[0]!;
+    // Before body parsing: `DELETE /v1/predict` with an empty JSON body is a wrong method, not a bad body.
+    const methods = methodNotAllowed(req.method, path);
+    if (methods) {
+      reply.header("allow", methods.join(", "));
+      return sendError(reply, 405, `method ${req.method} not allowed on ${path} (use ${methods.join(" or ")})`);
+    }
+    // /readyz answers "closing" itself (a load balancer's signal); everything else gets the error body.
+    if (state.status === "closing" && path !== "/readyz") {
+      if (path === "/v1/predict") metrics.rejected.inc({ reason: "shutting_down" });
+      return sendUnavailable(reply, "server is shutting down");
+    }
+  });
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url ?? "unmatched";
     metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
@@ -193,6 +217,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   });
   app.addHook("onClose", async () => {
     await batcher?.close();
+    await owned?.dispose?.();
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -209,107 +234,10 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
 
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split("?")[0]!;
-    const allowed = SERVE_ROUTES[path];
-    if (allowed) {
-      reply.header("allow", allowed.join(", "));
-      return sendError(reply, 405, `method ${req.method} not allowed on ${path} (use ${allowed.join(" or ")})`);
-    }
     return sendError(reply, 404, `no route ${req.method} ${path}`);
   });
 
-  const errorResponses = { 400: errorSchema, 413: errorSchema, 415: errorSchema, 503: errorSchema };
-
-  app.post("/v1/predict", {
-    schema: {
-      summary: "Predict output lengths",
-      body: predictBodySchema(limits),
-      response: {
-        200: {
-          description: "One prediction for `prompt`/`messages`; `{predictions}` for `prompts`.",
-          anyOf: [predictionSchema, { type: "object", required: ["predictions"], properties: { predictions: { type: "array", items: predictionSchema } } }],
-        },
-        ...errorResponses,
-      },
-    },
-  }, async (req, reply) => {
-    const body = req.body as PredictBody;
-    const given = (["prompt", "prompts", "messages"] as const).filter((k) => body[k] !== undefined);
-    if (given.length !== 1) {
-      const msg = given.length === 0 ? "give one of prompt, prompts or messages" : `give only one of prompt, prompts or messages (got ${given.join(", ")})`;
-      return sendError(reply, 400, msg, given[1] ?? "prompt");
-    }
-    let prompts: string[];
-    if (body.prompt !== undefined) prompts = [body.prompt];
-    else if (body.prompts !== undefined) prompts = body.prompts;
-    else {
-      try {
-        prompts = [chatPrompt(body.messages!, limits.maxPromptChars)];
-      } catch (e) {
-        if (e instanceof ChatPromptError) return sendError(reply, 400, e.message, e.field);
-        throw e;
-      }
-    }
-    try {
-      prompts.forEach((p, i) => checkPrompt(p, body.prompt !== undefined ? "prompt" : body.prompts !== undefined ? `prompts[${i}]` : "messages"));
-    } catch (e) {
-      if (e instanceof LenpredError) return sendError(reply, 400, e.message, e.place.field ?? null);
-      throw e;
-    }
-    if (state.status !== "ready" || !batcher) {
-      const reason = state.status === "closing" ? "shutting_down" : "loading";
-      metrics.rejected.inc({ reason });
-      reply.header("retry-after", "1");
-      return sendError(reply, 503, state.status === "failed" ? "model failed to load" : reason === "loading" ? "model is loading" : "server is shutting down");
-    }
-    let preds: Prediction[];
-    try {
-      preds = await batcher.submit(prompts, body.quantile);
-    } catch (e) {
-      if (isQuantileRefusal(e, body.quantile)) return sendError(reply, 400, `${(e as Error).message} (model '${state.predictor!.name}')`, "quantile");
-      if (e instanceof QueueFullError || e instanceof ShuttingDownError) {
-        const queueFull = e instanceof QueueFullError;
-        metrics.rejected.inc({ reason: queueFull ? "queue_full" : "shutting_down" });
-        reply.header("retry-after", String(queueFull ? e.retryAfterSeconds : 1));
-        return sendError(reply, 503, e.message);
-      }
-      throw e;
-    }
-    return body.prompts !== undefined ? { predictions: preds } : preds[0];
-  });
-
-  app.get("/v1/model", {
-    schema: {
-      summary: "The predictor being served",
-      response: {
-        200: { type: "object", properties: { name: { type: "string" }, buckets: bucketsSchema, maxBatch: { type: "integer" }, maxWaitMs: { type: "number" }, maxQueue: { type: "integer" }, limits: { type: "object", additionalProperties: { type: "integer" } } } },
-        503: errorSchema,
-      },
-    },
-  }, async (_req, reply) => {
-    if (!state.predictor) return sendError(reply, 503, "model is loading");
-    return { name: state.predictor.name, buckets: state.predictor.buckets, maxBatch, maxWaitMs, maxQueue, limits };
-  });
-
-  app.get("/healthz", {
-    schema: { summary: "Liveness", response: { 200: { type: "object", properties: { status: { type: "string" } } } } },
-  }, async () => ({ status: "ok" }));
-
-  app.get("/readyz", {
-    schema: {
-      summary: "Readiness: 200 once the model is loaded, 503 while loading, after a failed load and while shutting down",
-      response: { "2xx": { type: "object", properties: { status: { type: "string" } } }, 503: { type: "object", properties: { status: { type: "string" } } } },
-    },
-  }, async (_req, reply) => {
-    reply.code(state.status === "ready" ? 200 : 503);
-    return { status: state.status };
-  });
-
-  app.get("/metrics", { schema: { summary: "Prometheus metrics", produces: ["text/plain"] } }, async (_req, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
-
-  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
-
+  const ctx: ServeContext = { state, settings };
+  for (const route of ROUTES) await app.register(route, ctx);
   return app;
 }

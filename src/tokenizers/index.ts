@@ -3,20 +3,42 @@
  *
  * Specs: `bert-base-uncased` / `distilbert-base-uncased` (bundled under assets/tokenizers, no network),
  * `llama` (LLaMA 1/2, llama-tokenizer-js), `cl100k` / `o200k` (OpenAI, gpt-tokenizer),
- * `hf:org/name[@rev]` (downloaded once into the cache), or a path to a `tokenizer.json` (or a directory holding one).
+ * `hf:org/name[@rev]` (downloaded once into the Hugging Face hub cache by src/hub/client.ts), or a path to a
+ * `tokenizer.json` (or a directory holding one).
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LenpredError } from "../util/errors.js";
 import { repoRoot } from "../util/paths.js";
 import { loadHfTokenizerFile } from "./hf.js";
-import { fetchHubTokenizer, type HubOptions } from "./hub.js";
+import { hubSnapshot, type HubOptions } from "../hub/client.js";
 import { loadLlama } from "./llama.js";
 import { loadTiktoken } from "./tiktoken.js";
 import type { Tokenizer } from "./types.js";
 
 export type { EncodeOptions, SpecialIds, Tokenizer } from "./types.js";
-export { fetchHubTokenizer, hfEndpoint, lenpredCacheDir, type HubOptions } from "./hub.js";
+export { hfEndpoint, hubCacheDir, type HubOptions } from "../hub/client.js";
+
+/** Files from_pretrained reads for a fast tokenizer (tokenizer.json is what lenpred needs; the rest go along). */
+const TOKENIZER_FILES = [
+  { name: "tokenizer.json" },
+  { name: "tokenizer_config.json", optional: true },
+  { name: "special_tokens_map.json", optional: true },
+  { name: "vocab.txt", optional: true },
+];
+
+/** Path of `tokenizer.json` of hub repository `org/name[@rev]` in the hub cache, downloading it on first use. */
+export async function fetchHubTokenizer(spec: string, hub: HubOptions = {}): Promise<string> {
+  const { dir } = await hubSnapshot(spec, TOKENIZER_FILES, hub);
+  const file = join(dir, "tokenizer.json");
+  try {
+    const j = JSON.parse(readFileSync(file, "utf8")) as { model?: unknown };
+    if (!j || typeof j !== "object" || !j.model) throw new Error("no 'model' section");
+  } catch (e) {
+    throw new LenpredError(`${spec}: tokenizer.json is not a Hugging Face tokenizer (${(e as Error).message})`, { file });
+  }
+  return file;
+}
 
 export const DEFAULT_TOKENIZER = "bert-base-uncased";
 
@@ -68,7 +90,7 @@ const cache = new Map<string, Promise<Tokenizer>>();
 
 /** Load (once per process) the tokenizer for a spec; unknown specs throw a LenpredError listing the valid ones. */
 export function loadTokenizer(spec: string, hub: HubOptions = {}): Promise<Tokenizer> {
-  const key = JSON.stringify([spec, hub.endpoint, hub.cacheDir]);
+  const key = JSON.stringify([spec, hub.endpoint, hub.cacheDir, hub.offline]);
   let p = cache.get(key);
   if (!p) {
     p = (async () => {

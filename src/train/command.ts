@@ -30,12 +30,14 @@ function optionsFromCli(raw: Record<string, unknown>): TrainOptions {
     maxTrainRecords: raw.maxTrainRecords as number | undefined, maxValRecords: raw.maxValRecords as number | undefined,
     checkpointMinutes: raw.checkpointMinutes as number, keepCheckpoint: Boolean(raw.keepCheckpoint),
     dtype: raw.dtype as TrainOptions["dtype"], threads: raw.threads as number,
+    ...(raw.maxMemory !== undefined ? { maxMemory: raw.maxMemory as number } : {}),
+    ...(raw.opset !== undefined ? { opset: Number(raw.opset) as 17 | 20 } : {}),
   };
   return o;
 }
 
 /** CLI option name → TrainOptions key (they match except for quantiles' string form). */
-const CHANGEABLE_ON_RESUME: (keyof TrainOptions)[] = ["data", "patience", "monitor", "checkpointMinutes", "keepCheckpoint", "threads"];
+const CHANGEABLE_ON_RESUME: (keyof TrainOptions)[] = ["data", "patience", "monitor", "checkpointMinutes", "keepCheckpoint", "threads", "maxMemory", "opset"];
 
 export async function runTrainCommand(raw: Record<string, unknown>, explicit: Set<string>): Promise<number> {
   const out = raw.out as string;
@@ -74,14 +76,18 @@ export async function runTrainCommand(raw: Record<string, unknown>, explicit: Se
   validateOptions(opts);
 
   const { loadTokenizer, tokenizerJsonPath } = await import("../tokenizers/index.js");
-  const tokSpec = inputTokenizerSpec(opts);
+  // --init may name a hub repository (distilbert-base-uncased, org/name[@rev], hf:org/name): fetch it into the hub
+  // cache like from_pretrained; the options (checkpoint, model card) keep what the user typed.
+  const { resolveInitDir } = await import("./init-source.js");
+  const local: TrainOptions = opts.init ? { ...opts, init: await resolveInitDir(opts.init) } : opts;
+  const tokSpec = inputTokenizerSpec(local);
   const tok: Tokenizer = await loadTokenizer(tokSpec);
   if (tok.kind !== "huggingface") throw new LenpredError(`the input tokenizer must be a WordPiece/HF tokenizer.json, got '${tokSpec}' (${tok.kind})`, { field: "--tokenizer" });
   const t0 = Date.now();
   const data = await loadTrainingData(opts.data, tok, {
     maxLength: opts.maxLength, maxTrainRecords: opts.maxTrainRecords, maxValRecords: opts.maxValRecords,
   });
-  const model = await resolveModel(opts, data, tok);
+  const model = await resolveModel(local, data, tok);
   const c = model.config;
   console.log(`data: ${data.train.length} train / ${data.val.length} val records from ${opts.data} (${data.scheme.edges.length} buckets, ` +
     `${data.truncated.train + data.truncated.val} prompts truncated to ${opts.maxLength} tokens; encoded in ${formatDuration((Date.now() - t0) / 1000)})`);
@@ -90,14 +96,25 @@ export async function runTrainCommand(raw: Record<string, unknown>, explicit: Se
     `warmup ${opts.warmup}, weight decay ${opts.weightDecay}, seed ${opts.seed}${resume ? `; resuming at epoch ${resume.state.epoch + 1}, step ${resume.state.globalStep}` : ""}`);
 
   const progress = new TrainProgress(raw.progress !== false);
+  // Until the model exists there is nothing to checkpoint: a signal while it is built (allocation, onnxruntime
+  // session) ends the run at once instead of after the first step.
+  let modelReady = false;
   const intr = interruptSignal(() => {
     progress.stop();
+    if (!modelReady) {
+      process.stderr.write("\nlenpred: interrupted while building the model; nothing was trained\n");
+      process.exit(130);
+    }
     process.stderr.write("\nlenpred: interrupt: finishing the current step and writing a resumable checkpoint (Ctrl-C again to quit now)\n");
   });
   const tokJson = await tokenizerJsonPath(tokSpec);
   const hooks: TrainHooks = {
     signal: intr.signal,
-    createModel: () => createTrainable(model, opts),
+    createModel: async () => {
+      const m = await createTrainable(model, opts);
+      modelReady = true;
+      return m;
+    },
     writeModel: (dir, m, info) => writeDistilBertModel(dir, m, info, { config: c, data, tokenizerJsonPath: tokJson, options: opts }),
     onEpochStart: (e, n, at) => progress.epochStart(e, opts.epochs, n, at),
     onStep: (p) => progress.step(p),

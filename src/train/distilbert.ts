@@ -6,14 +6,14 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { PRESETS, parseConfig, type DistilBertConfig } from "../model/config.js";
+import { checkModelSize, PRESETS, parseConfig, type DistilBertConfig } from "../model/config.js";
 import { headOutputs } from "../model/heads.js";
 import type { NamedTensors } from "../model/tensors.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import { LenpredError } from "../util/errors.js";
 import type { LoadedTrainingData } from "./data.js";
 import type { BestModelInfo } from "./loop.js";
-import type { TrainOptions } from "./options.js";
+import { memoryCheck, type TrainOptions } from "./options.js";
 import type { TrainableModel } from "./trainable.js";
 import { readJsonFile } from "../util/json-file.js";
 
@@ -39,7 +39,7 @@ export async function resolveModel(o: TrainOptions, data: LoadedTrainingData, to
   let source: string;
   if (o.init) {
     const { loadModelDir } = await import("../model/checkpoint.js");
-    const loaded = await loadModelDir(o.init, { requireMeta: false, initMissingHeadSeed: o.seed, configOverrides: head });
+    const loaded = await loadModelDir(o.init, { requireMeta: false, initMissingHeadSeed: o.seed, configOverrides: head, memory: memoryCheck(o) });
     config = loaded.config;
     initParams = loaded.params;
     source = `${o.init} (pretrained${loaded.initialisedKeys.length ? `, new head: ${loaded.initialisedKeys.length} tensors` : ""})`;
@@ -53,6 +53,7 @@ export async function resolveModel(o: TrainOptions, data: LoadedTrainingData, to
   } else {
     throw new LenpredError(`unknown --config '${o.config}': expected ${Object.keys(PRESETS).join(", ")} or a config.json path`, { field: "--config" });
   }
+  checkModelSize(config, { ...memoryCheck(o), file: PRESETS[o.config] || o.init ? undefined : o.config });
   if (config.vocab_size < tok.vocabSize) {
     throw new LenpredError(`the model's vocab_size ${config.vocab_size} is smaller than the tokenizer's ${tok.vocabSize}`, { field: "vocab_size" });
   }
@@ -79,6 +80,7 @@ export async function writeDistilBertModel(
     params: model.parameters(),
     tokenizerJsonPath: ctx.tokenizerJsonPath,
     dtype: ctx.options.dtype,
+    opset: ctx.options.opset,
     meta: {
       buckets: ctx.data.scheme,
       tokenizer: p.tokenizer,

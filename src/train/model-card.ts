@@ -27,6 +27,7 @@ export function commandLine(o: TrainOptions): string {
   if (o.maxTrainRecords) parts.push(`--max-train-records ${o.maxTrainRecords}`);
   if (o.maxValRecords) parts.push(`--max-val-records ${o.maxValRecords}`);
   if (o.dtype !== "F32") parts.push(`--dtype ${o.dtype}`);
+  if (o.opset !== undefined && o.opset !== 20) parts.push(`--opset ${o.opset}`);
   return parts.join(" ");
 }
 

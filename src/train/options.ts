@@ -43,8 +43,12 @@ export interface TrainOptions {
   keepCheckpoint: boolean;
   /** Storage dtype of the saved model weights (F16 halves the size of committed models). */
   dtype: "F32" | "F16";
+  /** ONNX opset of the exported onnx/model.onnx (undefined = 20; 17 for older runtimes and checkers). */
+  opset?: 17 | 20;
   /** onnxruntime/engine threads. */
   threads: number;
+  /** Refuse a model whose estimated training memory exceeds this many GB (undefined = physical memory). */
+  maxMemory?: number;
 }
 
 export const DEFAULTS: Omit<TrainOptions, "data" | "out"> = {
@@ -78,6 +82,7 @@ export function validateOptions(o: TrainOptions): TrainOptions {
   if (!(o.lr > 0 && Number.isFinite(o.lr))) throw new LenpredError(`--lr must be a positive number, got ${o.lr}`);
   nonNeg("warmup"); nonNeg("weightDecay"); nonNeg("maxGradNorm"); nonNeg("checkpointMinutes");
   if (!Number.isInteger(o.patience) || o.patience < 0) throw new LenpredError(`--patience must be a non-negative integer, got ${o.patience}`);
+  if (o.maxMemory !== undefined && !(o.maxMemory > 0 && Number.isFinite(o.maxMemory))) throw new LenpredError(`--max-memory must be a positive number of GB, got ${o.maxMemory}`);
   if (!Number.isInteger(o.seed)) throw new LenpredError(`--seed must be an integer, got ${o.seed}`);
   if (!["classification", "regression", "quantile"].includes(o.head)) throw new LenpredError(`--head must be classification, regression or quantile, got '${o.head}'`);
   if (!["val_loss", "accuracy", "mae"].includes(o.monitor)) throw new LenpredError(`--monitor must be val_loss, accuracy or mae, got '${o.monitor}'`);
@@ -96,4 +101,9 @@ export function warmupSteps(o: Pick<TrainOptions, "warmup">, totalSteps: number)
 
 function kebab(s: string): string {
   return s.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+}
+
+/** The size check of a run's model (done before anything is allocated; see checkModelSize). */
+export function memoryCheck(o: Pick<TrainOptions, "batchSize" | "maxLength" | "maxMemory">): { maxBytes?: number; training: { batchSize: number; seqLen: number }; knob: string } {
+  return { ...(o.maxMemory !== undefined ? { maxBytes: o.maxMemory * 2 ** 30 } : {}), training: { batchSize: o.batchSize, seqLen: o.maxLength }, knob: "--max-memory <GB>" };
 }

@@ -10,7 +10,8 @@
  */
 import { bucketCount, bucketMidpoint, lowerBound, upperBound, type BucketScheme } from "../../data/buckets.js";
 import type { PreparedRecord, PreparedScheme } from "../../data/records.js";
-import type { ModelMeta } from "../../predictor/load.js";
+import { join } from "node:path";
+import { META_FILE, type ModelMeta } from "../../predictor/load.js";
 import type { Prediction } from "../../predictor/types.js";
 import { LenpredError } from "../../util/errors.js";
 import { createRng, shuffleInPlace } from "../../util/rng.js";
@@ -140,7 +141,7 @@ export class NgramPredictor extends SyncPredictor {
   }
 
   static async load(meta: ModelMeta, dir: string): Promise<NgramPredictor> {
-    const file = `${dir}/lenpred.json`;
+    const file = join(dir, META_FILE);
     let features: NgramFeatureConfig;
     try {
       features = parseFeatureConfig(meta.features);
@@ -152,7 +153,9 @@ export class NgramPredictor extends SyncPredictor {
     const hidden = meta.hidden ?? 0;
     if (!(Number.isInteger(hidden) && (hidden as number) >= 0 && (hidden as number) <= 1024)) throw new LenpredError(`hidden must be an integer in 0..1024, got ${String(hidden)}`, { file, field: "hidden" });
     const sizes = paramSizes(1 << features.hashBits, bucketCount(meta.buckets), hidden as number);
-    const all = await readFloat32File(dir, WEIGHTS_FILE, sizes.reduce((s, [, n]) => s + n, 0));
+    const weightsFile = meta.weightsFile ?? WEIGHTS_FILE;
+    if (typeof weightsFile !== "string") throw new LenpredError(`expected a file name, got ${JSON.stringify(weightsFile)}`, { file, field: "weightsFile" });
+    const all = await readFloat32File(dir, weightsFile, sizes.reduce((s, [, n]) => s + n, 0), { file, field: "weightsFile" });
     const parts: Record<string, Float32Array> = {};
     let o = 0;
     for (const [name, n] of sizes) {

@@ -1,0 +1,34 @@
+/**
+ * What every route plugin (src/serve/routes/*) gets: the server's state, limits, metrics and settings.
+ * A route is a Fastify plugin `(app, ctx) => ...`; adding an endpoint is a new file in routes/ plus one
+ * line in routes/index.ts (405 handling and OpenAPI follow from the route's own definition).
+ */
+import type { MicroBatcher } from "./batcher.js";
+import type { ServeLimits } from "./limits.js";
+import type { ServeMetrics } from "./metrics.js";
+import type { BasePredictor } from "./worker-predictor.js";
+
+export type ServeStatus = "loading" | "ready" | "failed" | "closing";
+
+export interface ServeState {
+  status: ServeStatus;
+  /** Resolves when the predictor is loaded (and warmed up); rejects if loading fails. */
+  ready: Promise<void>;
+  /** The base predictor served (in-process `LengthPredictor` or a `WorkerPredictor`), once loaded. */
+  predictor?: BasePredictor;
+  batcher?: MicroBatcher;
+  metrics: ServeMetrics;
+  limits: ServeLimits;
+}
+
+export interface ServeSettings {
+  maxBatch: number;
+  maxWaitMs: number;
+  maxQueue: number;
+  maxQueueMs: number;
+}
+
+export interface ServeContext {
+  state: ServeState;
+  settings: ServeSettings;
+}

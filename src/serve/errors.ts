@@ -1,0 +1,82 @@
+/**
+ * The one error body of `lenpred serve`, `{error: {message, field}}`, for every 4xx/5xx: route errors,
+ * Fastify's own (validation, body parsing, 404/405) and framing errors answered from the HTTP layer
+ * before any route runs (400 malformed request, 431 headers too large, 408 request timeout).
+ */
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
+import type { FastifyError, FastifyReply } from "fastify";
+
+export function errorBody(message: string, field: string | null = null): { error: { message: string; field: string | null } } {
+  return { error: { message, field } };
+}
+
+export function sendError(reply: FastifyReply, status: number, message: string, field: string | null = null): FastifyReply {
+  return reply.code(status).type("application/json; charset=utf-8").send(errorBody(message, field));
+}
+
+/** 503s always say when to come back: queue full/timed out (estimated), loading, shutting down. */
+export function sendUnavailable(reply: FastifyReply, message: string, retryAfterSeconds = 1): FastifyReply {
+  reply.header("retry-after", String(Math.max(1, Math.ceil(retryAfterSeconds))));
+  return sendError(reply, 503, message);
+}
+
+/** Fastify `clientErrorHandler`: Node's parser rejected the bytes, so write the response on the socket. */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, message] =
+    err.code === "HPE_HEADER_OVERFLOW" ? [431, "request header fields too large"]
+    : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? [408, "request timed out before it was complete"]
+    : [400, `malformed HTTP request (${err.code ?? "parse error"})`];
+  const body = JSON.stringify(errorBody(message));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** "/messages/0/content" + missing "role" → "messages[0].content.role"; "" → "body". */
+export function fieldFromPointer(pointer: string, extra?: string): string {
+  const parts = pointer.split("/").slice(1).map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+  if (extra !== undefined) parts.push(extra);
+  let out = "";
+  for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out === "" ? p : `.${p}`;
+  return out === "" ? "body" : out;
+}
+
+/** Not exactly one of prompt / prompts / messages: name the second one given, or `prompt` when none is. */
+export function inputFormError(body: unknown): { message: string; field: string } {
+  const b = (body ?? {}) as Record<string, unknown>;
+  const given = (["prompt", "prompts", "messages"] as const).filter((k) => b[k] !== undefined);
+  if (given.length === 0) return { message: "give one of prompt, prompts or messages", field: "prompt" };
+  return { message: `give only one of prompt, prompts or messages (got ${given.join(", ")})`, field: given[1]! };
+}
+
+/** A value as the client wrote it: JSON, except numbers JSON cannot carry (1e400 parses to Infinity). */
+function shown(v: unknown): string {
+  return typeof v === "number" && !Number.isFinite(v) ? `${v} (out of the range of a double)` : JSON.stringify(v);
+}
+
+export function validationError(err: FastifyError, body: unknown): { message: string; field: string } {
+  const errors = err.validation!;
+  const isObject = body !== null && typeof body === "object" && !Array.isArray(body);
+  if (!isObject) return { message: "request body must be a JSON object", field: "body" };
+  // The body's oneOf (exactly one of prompt / prompts / messages) failed: ajv lists its branches' errors too.
+  if (errors.some((e) => e.schemaPath.startsWith("#/oneOf"))) return inputFormError(body);
+  const v = errors[0]!;
+  const params = v.params as Record<string, unknown>;
+  const missing = typeof params.missingProperty === "string" ? params.missingProperty : undefined;
+  const field = fieldFromPointer(v.instancePath, missing);
+  let message = missing ? "is required" : v.message ?? "is invalid";
+  if (Array.isArray(params.allowedValues)) message += ` (${params.allowedValues.join(", ")})`;
+  if (field === "body" && v.keyword === "type") message = "request body must be a JSON object";
+  if (field === "quantile") {
+    // One message for every way q can be wrong, stating LengthPredictor's range.
+    const got = (body as { quantile?: unknown } | null)?.quantile;
+    return { message: `quantile must be a number in (0, 1), got ${shown(got)}`, field };
+  }
+  return { message: field === "body" ? message : `${field} ${message}`, field };
+}

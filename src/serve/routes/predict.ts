@@ -1,0 +1,82 @@
+/**
+ * POST /v1/predict: {prompt} | {prompts: [...]} | OpenAI chat {model?, messages: [...]}, optional quantile
+ * (0 < q < 1, decoded by `LengthPredictor`, the library's one quantile semantics). Prompts go through the
+ * micro-batcher to the base predictor; overload, queue-time budget, loading and shutdown are 503 +
+ * Retry-After; a prompt the predictor fails on is a 500 for its request only.
+ */
+import type { FastifyPluginAsync } from "fastify";
+import { checkPrompt } from "../../predictor/length-predictor.js";
+import type { Prediction } from "../../predictor/types.js";
+import { LenpredError } from "../../util/errors.js";
+import { QueueFullError, QueueTimeoutError, ShuttingDownError } from "../batcher.js";
+import { chatPrompt, ChatPromptError, type ChatMessage } from "../chat.js";
+import type { ServeContext } from "../context.js";
+import { sendError, sendUnavailable } from "../errors.js";
+import { isQuantileRefusal } from "../quantile.js";
+import { errorResponses, predictBodySchema, predictResponseSchema } from "../schemas.js";
+
+interface PredictBody {
+  prompt?: string;
+  prompts?: string[];
+  messages?: ChatMessage[];
+  model?: string;
+  quantile?: number;
+}
+
+export const predictRoute: FastifyPluginAsync<ServeContext> = async (app, { state }) => {
+  const { limits, metrics } = state;
+  app.post("/v1/predict", {
+    schema: {
+      operationId: "predict",
+      summary: "Predict output lengths",
+      body: predictBodySchema(limits),
+      response: { 200: predictResponseSchema, ...errorResponses },
+    },
+  }, async (req, reply) => {
+    const body = req.body as PredictBody;
+    const given = (["prompt", "prompts", "messages"] as const).filter((k) => body[k] !== undefined);
+    if (given.length !== 1) {
+      const msg = given.length === 0 ? "give one of prompt, prompts or messages" : `give only one of prompt, prompts or messages (got ${given.join(", ")})`;
+      return sendError(reply, 400, msg, given[1] ?? "prompt");
+    }
+    let prompts: string[];
+    if (body.prompt !== undefined) prompts = [body.prompt];
+    else if (body.prompts !== undefined) prompts = body.prompts;
+    else {
+      try {
+        prompts = [chatPrompt(body.messages!, limits.maxPromptChars)];
+      } catch (e) {
+        if (e instanceof ChatPromptError) return sendError(reply, 400, e.message, e.field);
+        throw e;
+      }
+    }
+    try {
+      prompts.forEach((p, i) => checkPrompt(p, body.prompt !== undefined ? "prompt" : body.prompts !== undefined ? `prompts[${i}]` : "messages"));
+    } catch (e) {
+      if (e instanceof LenpredError) return sendError(reply, 400, e.message, e.place.field ?? null);
+      throw e;
+    }
+    if (state.status !== "ready" || !state.batcher) {
+      const reason = state.status === "closing" ? "shutting_down" : "loading";
+      metrics.rejected.inc({ reason });
+      return sendUnavailable(reply, state.status === "failed" ? "model failed to load, or its worker died" : reason === "loading" ? "model is loading" : "server is shutting down");
+    }
+    let preds: Prediction[];
+    try {
+      preds = await state.batcher.submit(prompts, body.quantile);
+    } catch (e) {
+      if (isQuantileRefusal(e, body.quantile)) return sendError(reply, 400, `${(e as Error).message} (model '${state.predictor!.name}')`, "quantile");
+      if (e instanceof QueueFullError || e instanceof QueueTimeoutError) {
+        metrics.rejected.inc({ reason: e instanceof QueueFullError ? "queue_full" : "queue_timeout" });
+        return sendUnavailable(reply, e.message, e.retryAfterSeconds);
+      }
+      if (e instanceof ShuttingDownError) {
+        metrics.rejected.inc({ reason: "shutting_down" });
+        return sendUnavailable(reply, e.message);
+      }
+      throw e;
+    }
+    metrics.observePredictions(preds);
+    return body.prompts !== undefined ? { predictions: preds } : preds[0];
+  });
+};

@@ -1,0 +1,160 @@
+/**
+ * A model directory served from a worker thread. Tokenizing a batch of long prompts (and the n-gram and
+ * linear baselines' whole prediction) is synchronous JavaScript: on the main thread it would stall every
+ * other request, /healthz and /metrics included, for as long as a batch takes. In the worker it cannot:
+ * the main thread only parses HTTP, validates, and posts prompts here.
+ *
+ * `WorkerPredictor` is a `BasePredictor` (the seam the server builds on: prompts + quantile →
+ * Prediction[]), like an in-process `LengthPredictor`. The worker runs `LengthPredictor.load(dir)` — the
+ * one quantile semantics — and answers one `predictBatch` per message; the batcher already runs one batch at
+ * a time, so one worker is enough (ONNX Runtime's intra-op threads use the cores). Errors cross the
+ * thread boundary as data: a `LenpredError` stays a `LenpredError` (a quantile the model refuses is the
+ * client's 400), anything else becomes a plain Error (a 500). If the worker dies, pending and later calls
+ * fail with an error (500s) instead of hanging, and `onDeath` tells the server (/readyz turns "failed", so
+ * an orchestrator restarts the pod).
+ */
+import { Worker } from "node:worker_threads";
+import type { BucketScheme } from "../data/buckets.js";
+import type { LengthPredictorOptions, PredictOptions } from "../predictor/length-predictor.js";
+import type { Prediction } from "../predictor/types.js";
+import { LenpredError, type ErrorPlace } from "../util/errors.js";
+
+/** What the server serves: a predictor of prompts (at an optional quantile), wherever it runs. */
+export interface BasePredictor {
+  readonly name: string;
+  readonly buckets: BucketScheme;
+  /** Model kind and tokenizer from lenpred.json, when known (for /metrics' lenpred_model_info). */
+  readonly info?: { kind: string; tokenizer: string };
+  predictBatch(prompts: string[], opts?: PredictOptions): Promise<Prediction[]>;
+  dispose?(): Promise<void>;
+}
+
+export interface WorkerInit {
+  modelDir: string;
+  load: LengthPredictorOptions;
+}
+
+export type WorkerRequest = { id: number; prompts: string[]; quantile?: number };
+
+export interface SerializedError {
+  message: string;
+  lenpred: boolean;
+  place?: ErrorPlace;
+}
+
+export type WorkerMessage =
+  | { type: "ready"; name: string; buckets: BucketScheme; kind: string; tokenizer: string }
+  | { type: "load-failed"; error: SerializedError }
+  | { type: "result"; id: number; predictions: Prediction[] }
+  | { type: "error"; id: number; error: SerializedError };
+
+export function serializeError(e: unknown): SerializedError {
+  if (e instanceof LenpredError) return { message: e.message, lenpred: true, place: e.place };
+  return { message: e instanceof Error ? e.message : String(e), lenpred: false };
+}
+
+export function deserializeError(s: SerializedError): Error {
+  if (!s.lenpred) return new Error(s.message);
+  const e = new LenpredError("", s.place ?? {});
+  e.message = s.message; // already carries the place prefix
+  return e;
+}
+
+/**
+ * The worker: dist/serve/predictor-worker.js once built; from source (tsx, vitest) the .ts module, imported
+ * after registering tsx's loader in the worker (Node 20 does not pass `--import tsx` hooks on to workers).
+ */
+function createWorker(init: WorkerInit): Worker {
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./predictor-worker.js", import.meta.url), { workerData: init });
+  const entry = new URL("./predictor-worker.ts", import.meta.url).href;
+  const boot = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(boot, { eval: true, workerData: init });
+}
+
+export class WorkerPredictor implements BasePredictor {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (p: Prediction[]) => void; reject: (e: Error) => void }>();
+  private dead: Error | undefined;
+  /** Called once if the worker dies while in service (not after `dispose`). */
+  onDeath: ((error: Error) => void) | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly name: string,
+    readonly buckets: BucketScheme,
+    readonly info: { kind: string; tokenizer: string },
+  ) {
+    worker.on("message", (m: WorkerMessage) => {
+      if (m.type !== "result" && m.type !== "error") return;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.type === "result") p.resolve(m.predictions);
+      else p.reject(deserializeError(m.error));
+    });
+    const die = (e: Error) => {
+      if (!this.dead) {
+        this.dead = e;
+        this.onDeath?.(e);
+      }
+      for (const p of this.pending.values()) p.reject(this.dead);
+      this.pending.clear();
+    };
+    worker.on("error", (e) => die(new Error(`predictor worker crashed: ${e.message}`)));
+    worker.on("exit", (code) => die(new Error(`predictor worker exited (code ${code})`)));
+  }
+
+  /** Start a worker that loads `modelDir`; resolves once it is loaded, rejects with the load error (a LenpredError for a bad directory). */
+  static start(modelDir: string, load: LengthPredictorOptions = {}): Promise<WorkerPredictor> {
+    const worker = createWorker({ modelDir, load });
+    return new Promise<WorkerPredictor>((resolve, reject) => {
+      const onMessage = (m: WorkerMessage) => {
+        if (m.type === "ready") {
+          cleanup();
+          resolve(new WorkerPredictor(worker, m.name, m.buckets, { kind: m.kind, tokenizer: m.tokenizer }));
+        } else if (m.type === "load-failed") {
+          cleanup();
+          void worker.terminate();
+          reject(deserializeError(m.error));
+        }
+      };
+      const onError = (e: Error) => {
+        cleanup();
+        reject(new Error(`predictor worker failed to start: ${e.message}`));
+      };
+      const onExit = (code: number) => {
+        cleanup();
+        reject(new Error(`predictor worker exited (code ${code}) before the model was loaded`));
+      };
+      const cleanup = () => {
+        worker.off("message", onMessage);
+        worker.off("error", onError);
+        worker.off("exit", onExit);
+      };
+      worker.on("message", onMessage);
+      worker.on("error", onError);
+      worker.on("exit", onExit);
+    });
+  }
+
+  predictBatch(prompts: string[], opts: PredictOptions = {}): Promise<Prediction[]> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise<Prediction[]>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const req: WorkerRequest = { id, prompts, quantile: opts.quantile };
+      this.worker.postMessage(req);
+    });
+  }
+
+  /** False once the worker has died or been stopped. */
+  get alive(): boolean {
+    return this.dead === undefined;
+  }
+
+  /** Stop the worker (after the server has drained). */
+  async dispose(): Promise<void> {
+    this.dead ??= new Error("predictor worker was stopped");
+    await this.worker.terminate();
+  }
+}

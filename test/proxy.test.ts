@@ -2,6 +2,7 @@
  * `lenpred proxy` end to end: the official `openai` client → proxy → the stand-in upstream (test/helpers/fake-llm.ts),
  * all on 127.0.0.1. Orders are proven by the upstream's arrival log with a serial upstream, never by timing.
  */
+import { spawnSync } from "node:child_process";
 import { request } from "node:http";
 import { Writable } from "node:stream";
 import OpenAI from "openai";
@@ -25,6 +26,9 @@ class ScriptedPredictor implements ProxyPredictor {
     this.observed.push(o);
   }
 }
+
+const promtool = spawnSync("promtool", ["--version"]).status === 0;
+if (!promtool) console.warn("test/proxy: promtool not installed (Debian: apt-get install prometheus), skipping the promtool check");
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -373,5 +377,17 @@ describe("predictor plumbing", () => {
     expect(await metric(url, "lenpred_proxy_reservation_extensions_total")).toEqual(["lenpred_proxy_reservation_extensions_total 3"]);
     await until(() => app.lenpredProxy.scheduler.inFlight === 0);
     expect(app.lenpredProxy.scheduler.reservedTokens).toBe(0);
+  });
+
+  it.skipIf(!promtool)("/metrics passes promtool check metrics, process metrics included (skipped when promtool is absent)", async () => {
+    const { client, url } = await setup({ proxy: { processMetrics: true } });
+    for await (const _ of await client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "tokens=3" }], stream: true })) void _;
+    await client.completions.create({ model: "m", prompt: "tokens=2" });
+    await client.models.list();
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).toContain('lenpred_observations_total{model="m"} 2');
+    const r = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
   });
 });

@@ -35,7 +35,12 @@ export function createProxyMetrics(opts: {
   maxModels?: number;
 }): ProxyMetrics {
   const registry = new Registry();
-  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "lenpred_" });
+  if (opts.defaultMetrics) {
+    // As in serve: drop prom-client's nodejs_active_*_total gauges (named like counters, promtool rejects
+    // them); the same numbers remain in nodejs_active_* by type.
+    collectDefaultMetrics({ register: registry, prefix: "lenpred_" });
+    for (const name of ["handles", "requests", "resources"]) registry.removeSingleMetric(`lenpred_nodejs_active_${name}_total`);
+  }
   const seen = new Set<string>();
   const maxModels = opts.maxModels ?? 32;
   const r = [registry];

@@ -24,6 +24,7 @@ describe("lenpred proxy (CLI)", () => {
       [["--upstream", "http://127.0.0.1:9", "--policy", "s3"], /--kv-budget-tokens/],
       [["--upstream", "http://127.0.0.1:9", "--max-concurrency", "0"], /--max-concurrency expects an integer >= 1/],
       [["--upstream", "http://127.0.0.1:9", "--state-dir", "/tmp/x"], /--state-dir needs online learning/],
+      [["--upstream", "http://127.0.0.1:9", "--quantile", "0"], /--quantile expects a number > 0/],
     ] as const) {
       const r = runCli(["proxy", ...args]);
       expect([r.code, r.stderr.trim().split("\n").length]).toEqual([2, 1]);

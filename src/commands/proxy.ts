@@ -66,6 +66,7 @@ export function register(program: Command): void {
     .action(async (o: ProxyCliOptions) => {
       if (o.upstream === undefined) throw new LenpredError("give --upstream <url> (the OpenAI-compatible server to put the proxy in front of)", { field: "--upstream" });
       const upstream = o.upstream;
+      if (o.quantile !== undefined && !(o.quantile > 0)) throw new LenpredError(`--quantile expects a number > 0 and < 1, got '${o.quantile}'`, { field: "--quantile" });
       if (o.policy === "s3" && o.kvBudgetTokens === undefined) throw new LenpredError("--policy s3 needs --kv-budget-tokens <n>", { field: "--kv-budget-tokens" });
       if (o.stateDir !== undefined) {
         // Wired by the online-learning work (OnlineLearner → ProxyPredictor); refused rather than silently ignored.

@@ -13,5 +13,7 @@ export { computeMetrics } from "./metrics/metrics.js";
 export { kendallTauB } from "./metrics/kendall.js";
 export { evaluateFiles } from "./metrics/evaluate.js";
 export { runSimulation, type SimulateConfig, type SimulationReport } from "./simulate/index.js";
+// Online learning of the deployed LLM (docs/online.md).
+export * from "./online/index.js";
 // The engine (`lenpred/engine`) and the HTTP server (`lenpred/serve`) are separate entry points so that
 // importing the predictor API does not load Fastify or the graph builder (test/package.test.ts checks it).

@@ -341,6 +341,21 @@ describe("predictor plumbing", () => {
     expect(observed[0]).toEqual([{ model: "big", prompt: "q tokens=6", output_tokens: 6, prompt_tokens: 2, request_id: "fake-1" }]);
   });
 
+  it("the real OnlineLearner behind fromLearner: the proxy's observations are learned per model", async () => {
+    const { fromLearner } = await import("../src/proxy/predictor.js");
+    const { OnlineLearner } = await import("../src/online/learner.js");
+    const { trainMedian } = await import("../src/baselines/constant.js");
+    const { uniformBuckets } = await import("../src/data/buckets.js");
+    const scheme = { buckets: uniformBuckets(512, 4), tokenizer: "llama", specialTokens: false, label: "t", template: "raw" };
+    const base = trainMedian([10, 20, 30].map((n, i) => ({ id: i, prompt: `p${i}`, prompt_tokens: 1, output_tokens: n, output_length_bucket: 0 })), scheme);
+    const learner = new OnlineLearner(base);
+    const { client } = await setup({ predictor: fromLearner(learner) });
+    for (const n of [40, 50, 60]) await client.completions.create({ model: "llm-x", prompt: `q${n} tokens=${n}` });
+    await until(() => learner.stats().some((s) => s.model === "llm-x" && s.observations === 3));
+    const [p] = await learner.predictBatch(["anything"], { model: "llm-x" });
+    expect(p!.observations).toBe(3);
+  });
+
   it("/readyz is 503 while the predictor loads and after it failed; LLM requests get 503 then", async () => {
     let resolveP!: (p: ProxyPredictor) => void;
     const llm = await startFakeLlm();

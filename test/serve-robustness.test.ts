@@ -224,6 +224,10 @@ describe("queue-time budget and 503s (item 10)", () => {
     const predictor = new TestPredictor();
     predictor.gated = true;
     const { app, url, port } = await start({ predictor });
+    // The server's side of every connection: close() spares a connection only once its request has started
+    // arriving, so wait until the server has read bytes on each (a fixed delay raced on a loaded machine).
+    const serverSockets: net.Socket[] = [];
+    app.server.on("connection", (s: net.Socket) => serverSockets.push(s));
     const inFlight = post(url, { prompt: "abc" });
     await until(() => predictor.waiting === 1);
     // Connections whose request has started but not finished arriving are not idle, so they survive close():
@@ -235,11 +239,12 @@ describe("queue-time budget and 503s (item 10)", () => {
       const closed = new Promise<string>((r) => s.on("close", () => r(out)));
       s.write(`${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n`);
       const finish = () => s.write(method === "POST" ? `Content-Length: 14\r\n\r\n{"prompt":"x"}` : "\r\n");
-      return { finish, closed };
+      return { finish, closed, socket: s };
     };
     const predictConn = connect("POST", "/v1/predict");
     const readyConn = connect("GET", "/readyz");
-    await tick();
+    const seen = (c: { socket: net.Socket }) => serverSockets.some((s) => s.remotePort === c.socket.localPort && s.bytesRead > 0);
+    await until(() => seen(predictConn) && seen(readyConn));
     const closing = app.close();
     await until(() => app.lenpred.status === "closing");
     predictConn.finish();

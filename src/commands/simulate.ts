@@ -101,7 +101,9 @@ function printTable(report: import("../simulate/index.js").SimulationReport, say
   const pr = report.profile as Record<string, unknown>;
   say(`trace ${t.source}: ${t.requests} requests, mean prompt ${t.mean_prompt_tokens} / output ${t.mean_output_tokens} tokens, `
     + `arrivals ${typeof t.arrivals === "string" ? t.arrivals : `poisson ${(t.arrivals as { poisson_rate_per_s: number }).poisson_rate_per_s}/s`}`);
-  say(`predictor ${report.predictor.source}: bucket accuracy ${report.predictor.bucket_accuracy}, under-predicted ${report.predictor.under_predicted_fraction}`);
+  const rc = report.predictor.reserve_tokens_coverage;
+  say(`predictor ${report.predictor.source}: bucket accuracy ${report.predictor.bucket_accuracy}, under-predicted ${report.predictor.under_predicted_fraction}`
+    + (rc === undefined ? "" : `; S³ reserves reserveTokens (coverage ${rc})`));
   say(`profile: KV ${pr.kv_bytes_per_token} B/token, capacity ${pr.kv_capacity_tokens} tokens, max-length batch ${pr.max_length_batch}`);
   const cols = ["policy", "tok/s", "req/s", "x max-len", "p50 s", "p99 s", "batch", "mem used", "mem resv", "preempt", "recomputed", "wall s"];
   const rows = Object.entries(report.policies).map(([name, m]) => [

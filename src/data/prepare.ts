@@ -8,6 +8,7 @@
  * then the split and (for percentile buckets) the training-split edges are computed; pass 2 streams the
  * scratch file into the split files.
  */
+import { existsSync } from "node:fs";
 import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { openAtomicWriteStream, replaceDirAtomic, writeJsonAtomic, type AtomicWriteStream } from "../util/atomic.js";
@@ -109,7 +110,8 @@ export async function prepareDataset(opts: PrepareOptions): Promise<{ stats: Pre
   if (!opts.lengths && opts.label) throw new LenpredError("--label needs --lengths (a length file to take the label from)", { field: "--label" });
   const lengths: LengthTable | undefined = opts.lengths && label ? await loadLengths(opts.lengths, label) : undefined;
   const inputStat = await stat(opts.input).catch((e: unknown) => { throw readError(e, opts.input); });
-  if (inputStat.isDirectory()) throw new LenpredError("is a directory, expected a file", { file: opts.input });
+  // A directory is accepted only as an online-learning state dir (its observation segments, see sources.ts).
+  if (inputStat.isDirectory() && !existsSync(join(opts.input, "observations"))) throw new LenpredError("is a directory, expected a file", { file: opts.input });
   const totalBytes = inputStat.size;
   await checkOutTarget(opts.out, opts.force ?? false);
 

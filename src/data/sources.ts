@@ -5,7 +5,8 @@
  * `{prompt, output}` / `{prompt, output_tokens}`, ShareGPT `{id, conversations: [{from, value}]}`.
  */
 import { createReadStream, type ReadStream } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
 import type { Readable } from "node:stream";
 import streamArray from "stream-json/streamers/stream-array.js";
 import withParser from "stream-json/utils/with-parser.js";
@@ -47,8 +48,33 @@ async function firstChar(file: string): Promise<string | undefined> {
   }
 }
 
-/** Stream the records of a JSON-array or JSONL file; errors name the file and record index. */
+/**
+ * A `lenpred serve --state-dir` directory: its observation segments (`observations/<first seq>.jsonl`, log
+ * records `{prompt, output_tokens, model, …}`; see src/online/store.ts), oldest first; undefined if `path` is
+ * not a directory.
+ */
+async function stateDirSegments(path: string): Promise<string[] | undefined> {
+  if (!(await stat(path).then((s) => s.isDirectory(), () => false))) return undefined;
+  const dir = join(path, "observations");
+  const names = await readdir(dir).catch(() => {
+    throw new LenpredError("is a directory but not a state dir (no observations/ segments); expected a file", { file: path });
+  });
+  return names.filter((n) => /^\d{12}\.jsonl$/.test(n)).sort().map((n) => join(dir, n));
+}
+
+/** Stream the records of a JSON-array or JSONL file, or of a state dir's segments; errors name the file and record index. */
 export async function* readRecords(file: string, progress?: ReadProgress, maxRecordBytes = DEFAULT_MAX_RECORD_BYTES): AsyncGenerator<RawRecord> {
+  const segments = await stateDirSegments(file);
+  if (segments) {
+    // Records are numbered across segments; an error names the segment file.
+    let index = 0;
+    for (const seg of segments) {
+      if ((await stat(seg)).size === 0) continue;
+      for await (const r of readJsonl(seg, { maxRecordBytes })) yield { index: index++, value: r.value };
+    }
+    if (index === 0) throw new LenpredError("the state dir has no observations", { file });
+    return;
+  }
   const c = await firstChar(file);
   if (c === undefined) throw new LenpredError("file is empty (expected a JSON array or JSONL records)", { file });
   const input = createReadStream(file);

@@ -61,14 +61,15 @@ export function fromLengthPredictor(lp: LengthPredictor, opts: AdapterOptions = 
 }
 
 /**
- * The shape the online learner (src/online, another branch) is expected to have, structurally, so that wiring
- * it is `fromLearner(await OnlineLearner.open(...))` with no change here. Observations are forwarded one by one.
+ * The shape of the online learner (src/online/learner.ts `OnlineLearner`), structurally: wiring it is
+ * `fromLearner(await OnlineLearner.load(dir, opts))`. Observations are forwarded one by one.
  */
 export interface LearnerLike {
   readonly name?: string;
   predictBatch(prompts: string[], opts?: { model?: string; quantile?: number }): Promise<Array<{ expectedTokens: number; reserveTokens: number; promptTokens?: number }>>;
   observe(obs: ProxyObservation[]): unknown;
   close?(): Promise<void>;
+  dispose?(): Promise<void>;
 }
 
 export function fromLearner(learner: LearnerLike, opts: { quantile?: number } = {}): ProxyPredictor {
@@ -82,6 +83,6 @@ export function fromLearner(learner: LearnerLike, opts: { quantile?: number } = 
     async observe(obs) {
       await learner.observe([obs]);
     },
-    close: learner.close ? () => learner.close!() : undefined,
+    close: learner.close ? () => learner.close!() : learner.dispose ? () => learner.dispose!() : undefined,
   };
 }

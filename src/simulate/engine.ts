@@ -129,6 +129,9 @@ export function simulatePolicy(
   const gen = new Int32Array(n);
   const alloc = new Int32Array(n); // tokens reserved, or blocks × bs for paged
   const bucket = Int32Array.from(pred.bucket);
+  const reserve = pred.reserve;
+  /** Requests that outgrew their reserveTokens: from then on they grow bucket by bucket, as S³ does. */
+  const grown = new Uint8Array(n);
   const finish = new Float64Array(n);
   const firstTok = new Float64Array(n).fill(-1);
 
@@ -137,6 +140,8 @@ export function simulatePolicy(
   const reservation = (i: number): number => {
     if (name === "oracle") return P[i]! + O[i]!;
     if (name === "max-length" || name === "max-length-iter") return maxLen;
+    // Calibrated reservations (online learning): prompt + reserveTokens, at least one token of output.
+    if (reserve && !grown[i]) return Math.min(maxLen, P[i]! + Math.max(1, Math.ceil(reserve[i]!)));
     // S³: prompt + predicted bucket's upper edge; the last bucket is open-ended, so it reserves the max.
     return bucket[i] === lastBucket ? maxLen : Math.min(maxLen, P[i]! + edges[bucket[i]!]!);
   };
@@ -270,6 +275,7 @@ export function simulatePolicy(
         if (need <= alloc[i]!) continue;
         if (!paged) {
           // Misprediction: the sequence outgrew its bucket. Move it to the next bucket that fits and re-queue.
+          if (reserve && !grown[i]) { grown[i] = 1; bucket[i] = 0; }
           while (bucket[i]! < lastBucket && Math.min(maxLen, P[i]! + edges[bucket[i]!]!) < need) bucket[i]!++;
           preempt(i);
           running[k] = -1;

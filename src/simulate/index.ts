@@ -118,7 +118,13 @@ function describePredictions(pr: Predictions, t: Trace, s: BucketScheme): Record
     if (pr.bucket[i] === b) exact++;
     else if (pr.bucket[i]! < b) under++;
   }
-  return { source: pr.source, bucket_accuracy: round(exact / t.n, 4), under_predicted_fraction: round(under / t.n, 4) };
+  const out: Record<string, unknown> = { source: pr.source, bucket_accuracy: round(exact / t.n, 4), under_predicted_fraction: round(under / t.n, 4) };
+  if (pr.reserve) {
+    let covered = 0;
+    for (let i = 0; i < t.n; i++) if (t.output[i]! <= pr.reserve[i]!) covered++;
+    out.reserve_tokens_coverage = round(covered / t.n, 4);
+  }
+  return out;
 }
 
 function round(x: number, d: number): number {

@@ -32,6 +32,11 @@ export interface Predictions {
   bucket: Int32Array;
   /** Predicted point estimate in tokens (orders shortest-predicted-first). */
   expected: Float64Array;
+  /**
+   * Tokens to reserve for the output, when the predictions carry `reserveTokens` (calibrated quantiles from
+   * `lenpred replay` / online learning): S³ reserves prompt + this instead of the bucket's upper edge.
+   */
+  reserve?: Float64Array;
   source: string;
 }
 
@@ -122,6 +127,8 @@ export async function readPredictions(file: string, n: number, scheme: BucketSch
   const bucket = new Int32Array(n).fill(-1);
   const expected = new Float64Array(n);
   const seenAt = new Int32Array(n).fill(-1);
+  const reserve = new Float64Array(n);
+  let withReserve = 0;
   const nb = scheme.edges.length;
   for await (const r of readJsonl(file)) {
     const place = { file, record: r.index };
@@ -140,12 +147,21 @@ export async function readPredictions(file: string, n: number, scheme: BucketSch
     if (typeof ex !== "number" || !Number.isFinite(ex) || ex < 0) throw new LenpredError(`expected a non-negative number, got ${describe(ex)}`, { ...place, field: "expectedTokens" });
     bucket[index] = b;
     expected[index] = ex;
+    const rt = o.reserveTokens;
+    if (rt !== undefined) {
+      if (typeof rt !== "number" || !Number.isFinite(rt) || rt < 0) throw new LenpredError(`expected a non-negative number, got ${describe(rt)}`, { ...place, field: "reserveTokens" });
+      reserve[index] = rt;
+      withReserve++;
+    } else if (withReserve > 0) {
+      throw new LenpredError("reserveTokens is missing here but present on earlier records (all or none)", { ...place, field: "reserveTokens" });
+    }
   }
+  if (withReserve > 0 && withReserve < n) throw new LenpredError(`only ${withReserve} of ${n} predictions carry reserveTokens (all or none)`, { file, field: "reserveTokens" });
   let missing = 0;
   let first = -1;
   for (let i = 0; i < n; i++) if (bucket[i]! < 0) { missing++; if (first < 0) first = i; }
   if (missing > 0) throw new LenpredError(`no prediction for index ${first} (${missing} of ${n} trace records have none)`, { file, field: "index" });
-  return { bucket, expected, source: basename(file) };
+  return { bucket, expected, ...(withReserve > 0 ? { reserve } : {}), source: basename(file) };
 }
 
 /**

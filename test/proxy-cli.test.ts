@@ -1,5 +1,6 @@
-/** `lenpred proxy` as a real process: argument errors, a real model behind the adapter, and SIGTERM draining. */
+/** `lenpred proxy` as a real process: argument errors, a real model behind the online learner, SIGTERM draining, durable state. */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, describe, expect, it } from "vitest";
@@ -23,7 +24,6 @@ describe("lenpred proxy (CLI)", () => {
       [["--upstream", "ftp://x"], /--upstream must be a URL/],
       [["--upstream", "http://127.0.0.1:9", "--policy", "s3"], /--kv-budget-tokens/],
       [["--upstream", "http://127.0.0.1:9", "--max-concurrency", "0"], /--max-concurrency expects an integer >= 1/],
-      [["--upstream", "http://127.0.0.1:9", "--state-dir", "/tmp/x"], /--state-dir needs online learning/],
       [["--upstream", "http://127.0.0.1:9", "--quantile", "0"], /--quantile expects a number > 0/],
     ] as const) {
       const r = runCli(["proxy", ...args]);
@@ -39,8 +39,9 @@ describe("lenpred proxy (CLI)", () => {
     await trainMedian(recs, scheme).save(dir);
     const llm = await startFakeLlm({ concurrency: 1 });
     afterAll(() => llm.close());
+    const state = join(tempDir(), "state");
     const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), "proxy", "--upstream", llm.url, "--model", dir,
-      "--port", "0", "--policy", "sjf", "--max-concurrency", "1"], { cwd: repoRoot });
+      "--port", "0", "--policy", "sjf", "--max-concurrency", "1", "--state-dir", state], { cwd: repoRoot });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -65,6 +66,10 @@ describe("lenpred proxy (CLI)", () => {
       expect([a.choices[0]!.text, b.choices[0]!.text]).toEqual(["w0 w1 ", "w0 "]);
       expect(await exit).toBe(0);
       expect(out).toContain("lenpred proxy: stopped");
+      // The three answers were observed by the online learner and are in its state dir, snapshot included.
+      const snap = JSON.parse(readFileSync(join(state, "snapshot.json"), "utf8")) as { learnedSeq: number; targets: Record<string, unknown> };
+      expect(snap.learnedSeq).toBe(3);
+      expect(Object.keys(snap.targets)).toEqual(["m"]);
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }

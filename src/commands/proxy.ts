@@ -42,14 +42,14 @@ export function register(program: Command): void {
     .option("--upstream <url>", "base URL of the OpenAI-compatible server, e.g. http://127.0.0.1:8000 (vLLM), :8080 (llama.cpp), :11434 (Ollama)")
     .addOption(new Option("--upstream-kind <kind>", "vllm: also send vLLM's per-request `priority` (predicted tokens; lower = earlier) — run vLLM with --scheduling-policy priority").choices(["openai", "vllm"]).default("openai"))
     .option("--model <dir>", "length model directory (any kind LengthPredictor.load opens)", join(repoRoot, "models", "vicuna-7b"))
-    .option("--state-dir <dir>", "online-learning state (the learner keeps what it observed here); needs the online learner")
+    .option("--state-dir <dir>", "online-learning state: observations are stored durably and learned again after a restart (without it, learning is in memory only)")
     .addOption(new Option("--policy <name>", "admission order: fcfs (arrival), sjf (shortest predicted first, with aging), s3 (sjf + KV budget)").choices(["fcfs", "sjf", "s3"]).default("fcfs"))
     .option("--max-concurrency <n>", "most requests in flight upstream (match the engine's batch size, e.g. vLLM --max-num-seqs)", numberOption("--max-concurrency", { int: true, min: 1 }), 8)
     .option("--max-queue <n>", "most requests waiting in the proxy; beyond it 503 + Retry-After", numberOption("--max-queue", { int: true, min: 1 }), 1024)
     .option("--kv-budget-tokens <n>", "s3: KV tokens (prompt + reserveTokens) the in-flight requests may reserve in total", numberOption("--kv-budget-tokens", { int: true, min: 1 }))
     .option("--sjf-aging-seconds <s>", "sjf/s3 aging half-life: each such wait counts as halving the predicted length", numberOption("--sjf-aging-seconds", { min: 0.001 }), 10)
     .option("--cap-max-tokens", "set max_tokens to min(client's, reserveTokens): the reservation becomes a hard limit (answers may be cut)", false)
-    .option("--quantile <q>", "reserve for the q-quantile of the predicted length (0 < q < 1) instead of the most likely bucket", numberOption("--quantile", { min: 0, max: 1, maxExclusive: true }))
+    .option("--quantile <q>", "reserveTokens = the online learner's calibrated q-quantile of the length (default 0.9)", numberOption("--quantile", { min: 0, max: 1, maxExclusive: true }))
     .option("--tokenizer <spec>", "counts prompt tokens (s3) and streamed answers when the upstream sends no usage", "llama")
     .option("--host <addr>", "address to listen on (0.0.0.0 for all interfaces)", "127.0.0.1")
     .option("--port <n>", "TCP port (0 = any free port, printed at start)", numberOption("--port", { int: true, min: 0 }), 8088)
@@ -68,20 +68,22 @@ export function register(program: Command): void {
       const upstream = o.upstream;
       if (o.quantile !== undefined && !(o.quantile > 0)) throw new LenpredError(`--quantile expects a number > 0 and < 1, got '${o.quantile}'`, { field: "--quantile" });
       if (o.policy === "s3" && o.kvBudgetTokens === undefined) throw new LenpredError("--policy s3 needs --kv-budget-tokens <n>", { field: "--kv-budget-tokens" });
-      if (o.stateDir !== undefined) {
-        // Wired by the online-learning work (OnlineLearner → ProxyPredictor); refused rather than silently ignored.
-        throw new LenpredError("--state-dir needs online learning, which this build does not have yet", { field: "--state-dir" });
-      }
       try {
         if (!/^https?:$/.test(new URL(upstream).protocol)) throw new Error("not http");
       } catch {
         throw new LenpredError(`--upstream must be a URL like http://127.0.0.1:8000, got '${o.upstream}'`, { field: "--upstream" });
       }
-      const [{ buildProxy }, { fromLengthPredictor }, { LengthPredictor }, { loadTokenizer }] = await Promise.all([
-        import("../proxy/server.js"), import("../proxy/predictor.js"), import("../predictor/length-predictor.js"), import("../tokenizers/index.js"),
+      const [{ buildProxy }, { fromLearner }, { OnlineLearner }, { OnlineService }, { loadTokenizer }] = await Promise.all([
+        import("../proxy/server.js"), import("../proxy/predictor.js"), import("../online/learner.js"), import("../online/service.js"), import("../tokenizers/index.js"),
       ]);
       const tokenizer = await loadTokenizer(o.tokenizer);
-      const predictor = LengthPredictor.load(o.model).then((lp) => fromLengthPredictor(lp, { quantile: o.quantile }));
+      // The online learner behind the proxy: predictions per upstream model, learned from what the proxy observes
+      // (durably under --state-dir, in memory otherwise). No background retraining in the proxy process.
+      const predictor = (async () => {
+        const learner = await OnlineLearner.load(o.model, o.quantile !== undefined ? { quantile: o.quantile } : {});
+        const service = await OnlineService.open(learner, { stateDir: o.stateDir, retrain: false });
+        return { ...fromLearner(service), name: "online", close: async () => { await service.close(); await learner.dispose(); } };
+      })();
       let app;
       try {
         app = await buildProxy({

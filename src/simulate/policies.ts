@@ -74,9 +74,9 @@ const paged = (order: SchedulingPolicy["order"]): PolicyFactory => () => ({
  * With calibrated reservations (`reserveTokens`, the q-quantile from online learning) S³ reserves prompt +
  * reserveTokens, and a sequence that outgrows it doubles its output reservation (at least what it needs now,
  * at most the max sequence length). Such a sequence is in the predictor's upper tail, where the ranking says
- * little; geometric growth bounds its preemptions by ⌈log2(output / reserveTokens)⌉ and its recomputed work
- * by about twice its final length, with no parameter to tune. Growing bucket by bucket instead preempted the
- * 10 % overflows ~1–2 times each (docs/online.md has the measurements).
+ * little; geometric growth bounds its preemptions by ⌈log2(output / reserveTokens)⌉ and the output tokens it
+ * recomputes by twice its final length (plus the prompt per preemption), with no parameter to tune. Growing
+ * bucket by bucket instead cost S³ 5–10 % of the oracle's throughput on replayed streams (docs/online.md).
  */
 const s3 = (order: SchedulingPolicy["order"]): PolicyFactory => ({ trace, pred, scheme, maxLen }) => {
   const P = trace.prompt;

@@ -50,8 +50,9 @@ See docs/online.md.`)
         if (o.plot) await writeFileAtomic(o.plot, await learningCurveSvg(s, o.target ?? o.trace));
         if (o.preparedOut) {
           const { bucketOf } = await import("../data/buckets.js");
-          await writeFileAtomic(join(o.preparedOut, "test.jsonl"), trace.map((r, i) => JSON.stringify({ id: r.id ?? i, prompt: r.prompt, prompt_tokens: r.prompt_tokens ?? 0, output_tokens: r.output_tokens, output_length_bucket: bucketOf(learner.buckets, r.output_tokens) }) + "\n").join(""));
-          await writeJsonAtomic(join(o.preparedOut, "scheme.json"), { buckets: learner.buckets, tokenizer: o.tokenizer, specialTokens: false, label: "replay:output_tokens", template: "" });
+          const { writePreparedSplit } = await import("../data/prepared-dir.js");
+          await writePreparedSplit(o.preparedOut, "test", { buckets: learner.buckets, tokenizer: o.tokenizer, specialTokens: false, label: "replay:output_tokens", template: "" },
+            trace.map((r, i) => ({ id: r.id ?? i, prompt: r.prompt, prompt_tokens: r.prompt_tokens ?? 0, output_tokens: r.output_tokens, output_length_bucket: bucketOf(learner.buckets, r.output_tokens) })));
         }
         const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
         const line = (name: string, a: import("../online/replay.js").Scores) => `${name.padEnd(8)} MAE ${a.mae.toFixed(1).padStart(7)}  coverage(reserveTokens) ${pct(a.coverage).padStart(7)}  coverage(upperBound) ${pct(a.upperBoundCoverage).padStart(7)}  τ ${a.kendallTau.toFixed(3)}`;

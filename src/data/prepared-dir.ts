@@ -7,9 +7,10 @@ import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { bucketCount, validateScheme, type BucketScheme } from "./buckets.js";
 import { SPLITS, type PreparedRecord, type PreparedScheme, type SplitName } from "./records.js";
+import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import { asObject, getNonNegInt, requireString } from "../util/fields.js";
-import { readJsonl } from "../util/jsonl.js";
+import { readJsonl, toJsonlLine } from "../util/jsonl.js";
 import { readJsonFile } from "../util/json-file.js";
 
 export const SCHEME_FILE = "scheme.json";
@@ -114,4 +115,13 @@ export async function readSplitLengths(files: string[], limit = Infinity): Promi
   }
   if (prompt.length === 0) throw new LenpredError("the trace has no records", { file: files.join(", ") });
   return { prompt, output, files };
+}
+
+/**
+ * Write one split and `scheme.json` (each file atomically) — a prepared directory other commands can read,
+ * e.g. `replay --prepared-out` for `simulate`. (`lenpred prepare` streams its own splits.)
+ */
+export async function writePreparedSplit(dir: string, split: SplitName, scheme: PreparedScheme, records: readonly PreparedRecord[]): Promise<void> {
+  await writeFileAtomic(splitFile(dir, split), records.map((r) => toJsonlLine(r)).join(""));
+  await writeJsonAtomic(join(dir, SCHEME_FILE), scheme);
 }

@@ -3,12 +3,13 @@
  * JSON-able report. The CLI (`src/commands/simulate.ts`) is a thin wrapper around this.
  */
 import { bucketOf, type BucketScheme } from "../data/buckets.js";
+import { readBucketScheme, readSplitLengths, resolveSplitFiles } from "../data/prepared-dir.js";
 import { LenpredError } from "../util/errors.js";
 import { ALL_POLICIES, type PolicyName } from "./policies.js";
 import { simulatePolicy, type PolicyMetrics, type PolicyResult, type SimOptions } from "./scheduler-loop.js";
 import { buildProfile, describeProfile, type ProfileOverrides, type SimProfile } from "./profile.js";
 import {
-  buildTrace, poissonArrivals, readPredictions, readScheme, readSplits, resolveTraceFiles, syntheticPredictions,
+  buildTrace, poissonArrivals, readPredictions, syntheticPredictions,
   type Predictions, type Trace,
 } from "./trace.js";
 
@@ -36,11 +37,11 @@ export interface Inputs { trace: Trace; scheme: BucketScheme; predictions: Predi
 
 export async function loadInputs(c: SimulateConfig): Promise<Inputs> {
   const profile = buildProfile(c.model, c.gpu, c.overrides);
-  const { files, schemeFile } = resolveTraceFiles(c.data, c.split);
+  const { files, schemeFile } = resolveSplitFiles(c.data, c.split);
   if (c.predictions && files.length > 1) throw new LenpredError("a predictions file belongs to one split; use --split train|val|test with --predictions", { field: "split" });
   if (c.predictions && c.limit !== undefined) throw new LenpredError("--limit cannot be combined with --predictions (the file covers the whole split)", { field: "limit" });
-  const scheme = await readScheme(schemeFile);
-  const raw = await readSplits(files, c.limit);
+  const scheme = await readBucketScheme(schemeFile);
+  const raw = await readSplitLengths(files, c.limit);
   const trace = buildTrace(raw, profile.model.maxSeqLen);
   if (c.rate !== undefined) trace.arrival = poissonArrivals(trace.n, c.rate, c.seed);
   const predictions = c.predictions

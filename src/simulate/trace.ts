@@ -1,7 +1,8 @@
 /**
  * Inputs of the simulator: a request trace (prompt and true output lengths from a prepared split), the
  * bucket scheme beside it, per-request predictions (from a predictions JSONL or a synthetic predictor) and
- * arrival times. Everything is validated with errors that name file, record and field.
+ * arrival times. Everything is validated with errors that name file, record and field. The files are read
+ * by their owners: data/prepared-dir.ts (splits, scheme) and data/predictions-file.ts (predictions).
  */
 import { basename } from "node:path";
 import type { SplitLengths } from "../data/prepared-dir.js";
@@ -37,15 +38,11 @@ export interface Predictions {
   source: string;
 }
 
-/** Kept under the simulator's names; the prepared-directory format is owned by data/prepared-dir.ts. */
-export { readBucketScheme as readScheme, readSplitLengths as readSplits, resolveSplitFiles as resolveTraceFiles } from "../data/prepared-dir.js";
-export type RawTrace = SplitLengths;
-
 /**
  * Fit requests to the model: prompt + output ≤ maxSeqLen (output cut first, prompt kept ≥ 1 token of room
  * for output), output ≥ 1. Returns the trace with all arrivals at 0 (see `poissonArrivals`).
  */
-export function buildTrace(raw: RawTrace, maxSeqLen: number): Trace {
+export function buildTrace(raw: SplitLengths, maxSeqLen: number): Trace {
   const n = raw.prompt.length;
   const prompt = new Int32Array(n);
   const output = new Int32Array(n);

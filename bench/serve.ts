@@ -262,7 +262,7 @@ async function liveness(modelDir: string): Promise<LivenessRow[]> {
     try {
       for (const phase of ["16 clients × 1 MB requests", `burst of ${burst} connections`]) {
         const statuses: number[] = [];
-        const probes = [startProbe(s.url + "/healthz"), startProbe(s.url + "/metrics")];
+        const probes = [startProbe(s.url + "/healthz"), startProbe(s.url + "/metrics")] as const;
         await new Promise((r) => setTimeout(r, 300)); // probers up
         const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
         if (phase.startsWith("16")) {
@@ -277,7 +277,7 @@ async function liveness(modelDir: string): Promise<LivenessRow[]> {
             ...Array.from({ length: 16 }, () => postOnce(s.url, heavy, agent)),
           ]));
         }
-        const [healthz, metrics] = await Promise.all(probes.map((p) => p.stop()));
+        const [healthz, metrics] = await Promise.all([probes[0].stop(), probes[1].stop()]);
         agent.destroy();
         const predict = { ok: statuses.filter((x) => x === 200).length, s503: statuses.filter((x) => x === 503).length, other: statuses.filter((x) => x !== 200 && x !== 503).length };
         rows.push({ label, phase, healthz, metrics, predict });

@@ -23,9 +23,8 @@ import { readSafetensors, writeSafetensors } from "../model/safetensors.js";
 import { replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import { readJsonFile } from "../util/json-file.js";
-import type { TrainOptions } from "./options.js";
 import { renderModelCard } from "./model-card.js";
-import type { EpochRecord, RunState } from "./run-state.js";
+import type { RunState } from "./run-state.js";
 
 
 export const CHECKPOINT_DIR = "checkpoint";

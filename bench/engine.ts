@@ -139,7 +139,8 @@ async function main(): Promise<void> {
   int8 = undefined;
 
   const model = await DistilBertModel.create(c, { params, optimizerMode: args.mode, session });
-  params = undefined; // the trainer keeps its own copy
+  // eslint-disable-next-line no-useless-assignment -- drop the reference so the copy can be collected: the trainer keeps its own
+  params = undefined;
   for (const seq of [40, 64]) {
     const b = tokens(32, seq, c.vocab_size);
     const batch = { ...b, labels: Int32Array.from({ length: 32 }, (_, i) => i % 8) };

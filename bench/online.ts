@@ -14,7 +14,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bucketOf } from "../src/data/buckets.js";
+import type { bucketOf } from "../src/data/buckets.js";
 import { OnlineLearner } from "../src/online/learner.js";
 import { readTrace, replay, summarize, type ReplayRecord } from "../src/online/replay.js";
 import { OnlineService } from "../src/online/service.js";

@@ -137,6 +137,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
  */
 async function compare(configs: Config[]): Promise<LoadRow[]> {
   const servers: Server[] = [];
+  const badExits: string[] = [];
+  let result: LoadRow[];
   try {
     for (const c of configs) servers.push(await startServer(c.predictorArgs, c.serverArgs));
     const names = await Promise.all(servers.map(async (s) => ((await (await fetch(s.url + "/v1/model")).json()) as { name: string }).name));
@@ -172,13 +174,16 @@ async function compare(configs: Config[]): Promise<LoadRow[]> {
         meanBatch: (await metric(url, "lenpred_batch_size_sum")) / (await metric(url, "lenpred_batch_size_count")),
       });
     }
-    return rows;
+    result = rows;
   } finally {
+    // Stop every server; a bad exit is reported once all are down, and never masks an error of the run itself.
     for (const s of servers) {
       const code = await stopServer(s);
-      if (code !== 0) throw new Error(`server exited ${code}:\n${s.log()}`);
+      if (code !== 0) badExits.push(`server exited ${code}:\n${s.log()}`);
     }
   }
+  if (badExits.length > 0) throw new Error(badExits.join("\n"));
+  return result;
 }
 
 async function fuzz(predictorArgs: string[]): Promise<{ report: FuzzReport; alive: boolean; exitCode: number | null; seconds: number; predictor: string }> {

@@ -251,7 +251,7 @@ async function downloadBlob(http: HubHttp, meta: FileMeta, blob: string): Promis
 
 async function downloadUnlocked(http: HubHttp, meta: FileMeta, blob: string): Promise<void> {
   const partial = `${blob}.incomplete`;
-  let have = 0;
+  let have: number;
   try { have = (await stat(partial)).size; } catch { have = 0; }
   if (meta.size !== undefined && have > meta.size) { await rm(partial, { force: true }); have = 0; }
   // An idle timeout, not a total one: a large file may take long, a stalled connection must not hang forever.

@@ -36,9 +36,9 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import cliProgress from "cli-progress";
-import { writeJsonAtomic } from "../src/util/atomic.js";
-import { repoRoot, sharedDataFile } from "../src/util/paths.js";
-import { runFuzz, type FuzzReport } from "../test/helpers/serve-fuzz.js";
+import { writeJsonAtomic } from "../../src/util/atomic.js";
+import { repoRoot, sharedDataFile } from "../../src/util/paths.js";
+import { runFuzz, type FuzzReport } from "../lib/serve-fuzz.js";
 
 const { values: args } = parseArgs({
   options: {

@@ -10,15 +10,15 @@
  * engine/peer ratios; a peer on the reference BLAS is detected by a matmul probe and skipped (bench/peer.ts). Timings are medians of `--runs` after
  * warm-up. With `--json` the last line of output is one JSON object.
  */
-import { Graph } from "../src/engine/graph.js";
-import * as op from "../src/engine/ops.js";
-import { f32, i64, Session } from "../src/engine/session.js";
-import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
-import { DistilBertModel } from "../src/model/distilbert-trainable.js";
-import { buildInferenceOnnx } from "../src/model/export-onnx.js";
-import { initParams } from "../src/model/params.js";
-import { median, round, runMain, syntheticIds } from "./common.js";
-import { runPeer } from "./peer.js";
+import { Graph } from "../../src/engine/graph.js";
+import * as op from "../../src/engine/ops.js";
+import { f32, i64, Session } from "../../src/engine/session.js";
+import { PRESETS, type DistilBertConfig } from "../../src/model/config.js";
+import { DistilBertModel } from "../../src/model/distilbert-trainable.js";
+import { buildInferenceOnnx } from "../../src/model/export-onnx.js";
+import { initParams } from "../../src/model/params.js";
+import { median, round, runMain, syntheticIds } from "../lib/common.js";
+import { runPeer } from "../lib/peer.js";
 
 interface Args { json: boolean; peer: boolean; runs: number; threads: number; mode: "split" | "fused" }
 

@@ -10,7 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { sharedDir } from "../src/util/paths.js";
+import { sharedDir } from "../../src/util/paths.js";
 
 /** Below this a peer is not using an optimised BLAS (reference BLAS ≈ 5, OpenBLAS on 2 Zen cores ≈ 130). */
 export const MIN_PEER_GFLOPS = 20;

@@ -20,11 +20,11 @@ export type PeerProbe =
   | { ok: true; python: string; script: string; gflops: number; blas: string[] }
   | { ok: false; reason: string };
 
-export function peerPython(): string {
+function peerPython(): string {
   return process.env.LENPRED_PEER_PYTHON || "python3";
 }
 
-export function peerScript(): string {
+function peerScript(): string {
   return join(sharedDir(), "bench", "peer_torch_distilbert.py");
 }
 

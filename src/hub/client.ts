@@ -43,11 +43,11 @@ export interface RepoRef {
 
 const truthy = (v: string | undefined) => v !== undefined && ["1", "true", "yes", "on"].includes(v.toLowerCase());
 
-export function hfEndpoint(opts: HubOptions = {}): string {
+function hfEndpoint(opts: HubOptions = {}): string {
   return (opts.endpoint ?? process.env.LENPRED_HF_ENDPOINT ?? process.env.HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, "");
 }
 
-export function hfHome(): string {
+function hfHome(): string {
   return process.env.HF_HOME ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "huggingface");
 }
 
@@ -55,7 +55,7 @@ export function hubCacheDir(opts: HubOptions = {}): string {
   return opts.cacheDir ?? process.env.HF_HUB_CACHE ?? process.env.HUGGINGFACE_HUB_CACHE ?? join(hfHome(), "hub");
 }
 
-export function hubOffline(opts: HubOptions = {}): boolean {
+function hubOffline(opts: HubOptions = {}): boolean {
   return opts.offline ?? truthy(process.env.HF_HUB_OFFLINE);
 }
 
@@ -162,7 +162,7 @@ async function cachedCommit(ref: RepoRef, opts: HubOptions): Promise<string | un
 }
 
 /** Repository info at a revision: its commit and file list (`/api/models/{repo}/revision/{rev}`). */
-export async function hubRepoInfo(ref: RepoRef, opts: HubOptions = {}): Promise<{ commit: string; files: string[] }> {
+async function hubRepoInfo(ref: RepoRef, opts: HubOptions = {}): Promise<{ commit: string; files: string[] }> {
   const http = new HubHttp(opts);
   const url = `${http.endpoint}/api/models/${ref.repo}/revision/${encodeURIComponent(ref.revision)}`;
   const res = await http.fetch(url);

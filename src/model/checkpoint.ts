@@ -70,7 +70,7 @@ export interface SaveModelOptions {
   onnxInt8?: boolean;
 }
 
-export const ONNX_INT8_FILE = "model.int8.onnx";
+const ONNX_INT8_FILE = "model.int8.onnx";
 
 /** The config.json HF `AutoConfig`/`DistilBertForSequenceClassification.from_pretrained` reads. */
 export function hfConfigJson(c: DistilBertConfig, buckets?: BucketScheme, dtype: StoredDtype = "F32"): Record<string, unknown> {

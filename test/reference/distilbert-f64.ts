@@ -24,7 +24,7 @@ export interface RefConfig {
 const LN_EPS = 1e-12;
 
 /** erf in float64: Taylor series for |x| < 3, asymptotic erfc beyond (error well below 1e-12 on gelu). */
-export function erf64(x: number): number {
+function erf64(x: number): number {
   const ax = Math.abs(x);
   if (ax < 3) {
     let term = ax;

@@ -174,7 +174,7 @@ function paramSizes(d: number, k: number, hidden: number): [string, number][] {
     : [["W", d * k], ["bc", k], ["R", d], ["br", 1]];
 }
 
-export function softmaxInPlace(z: Float64Array): void {
+function softmaxInPlace(z: Float64Array): void {
   let m = -Infinity;
   for (const v of z) if (v > m) m = v;
   let s = 0;

@@ -7,7 +7,7 @@
  * run, plus the optional int8 export's forward and single-prompt numbers. When the PyTorch peer
  * (../shared/bench/peer_torch_distilbert.py, Debian `python3-torch libopenblas0`; python from
  * $LENPRED_PEER_PYTHON, default python3) is installed it runs in the same invocation and the table shows
- * engine/peer ratios; a peer on the reference BLAS is detected by a matmul probe and skipped (bench/peer.ts). Timings are medians of `--runs` after
+ * engine/peer ratios; a peer on the reference BLAS is detected by a matmul probe and skipped (bench/lib/peer.ts). Timings are medians of `--runs` after
  * warm-up. With `--json` the last line of output is one JSON object.
  */
 import { Graph } from "../../src/engine/graph.js";

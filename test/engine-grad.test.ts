@@ -182,8 +182,8 @@ describe("grad()", () => {
           let y = bs[o]!;
           for (let i = 0; i < 4; i++) y += xs[n * 4 + i]! * ws[o * 4 + i]!;
           const dy = (2 * y) / (N * 3);
-          gbRef[o] += dy;
-          for (let i = 0; i < 4; i++) gwRef[o * 4 + i] += dy * xs[n * 4 + i]!;
+          gbRef[o]! += dy;
+          for (let i = 0; i < 4; i++) gwRef[o * 4 + i]! += dy * xs[n * 4 + i]!;
         }
       }
       const gwv = out.gw!.data as Float32Array;

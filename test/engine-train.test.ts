@@ -89,7 +89,7 @@ describe("Trainer AdamW step", () => {
         expect(tr.stepCount).toBe(5);
         const got = tr.parameters();
         for (const k of Object.keys(p0)) {
-          Array.from(got.get(k)!.data).forEach((x, i) => expect(x).toBeCloseTo(ref.p[k as keyof typeof p0][i]!, 5));
+          Array.from(got.get(k)!.data).forEach((x, i) => expect(x).toBeCloseTo(ref.p[k]![i]!, 5));
         }
         const st = tr.optimizerState();
         Array.from(st.tensors.get("w.exp_avg_sq")!.data).forEach((x, i) => expect(x).toBeCloseTo(ref.v.w![i]!, 6));

@@ -19,7 +19,7 @@ function predsFile(name: string, lines: unknown[]): string {
 }
 
 // A perfect-bucket predictor whose point estimate is the true length + 10.
-const good = val.map((r, index) => ({ index, id: r.id, bucket: r.output_length_bucket, upperBound: s.edges[r.output_length_bucket], expectedTokens: r.output_tokens + 10 }));
+const good = val.map((r, index) => ({ index, id: r.id, bucket: r.output_length_bucket, upperBound: s.edges[r.output_length_bucket]!, expectedTokens: r.output_tokens + 10 }));
 
 describe("lenpred eval", () => {
   it("scores a predictions file (order-independent); with --json stdout is only the JSON, the text goes to stderr", () => {

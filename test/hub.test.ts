@@ -75,7 +75,6 @@ function runCli(args: string[], opts: { env?: Record<string, string> } = {}): Pr
 }
 
 const files = [{ name: "config.json" }, { name: "model.safetensors" }, { name: "tokenizer.json" }, { name: "special_tokens_map.json", optional: true }];
-const count = (pred: (r: StandInHub["requests"][number]) => boolean) => hub.requests.filter(pred).length;
 
 describe("hub client: huggingface_hub's protocol and cache", () => {
   it("fetches a revision into models--org--name/{blobs,snapshots/<commit>,refs/main}, blobs named by etag", async () => {

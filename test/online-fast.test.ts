@@ -38,7 +38,7 @@ describe("online learning of the n-gram member", () => {
     const data = stream(400, 2);
     const run = async (fast: boolean) => {
       const l = new OnlineLearner(randomNgram(1), { fast: fast ? {} : false });
-      const preds = [];
+      const preds: number[] = [];
       for (const r of data) {
         preds.push((await l.predictBatch([r.prompt], { model: "t" }))[0]!.expectedTokens);
         await l.observe([r]);

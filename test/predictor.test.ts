@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { bucketMidpoint, uniformBuckets } from "../src/data/buckets.js";
 import { normalQuantile } from "../src/model/decode.js";
-import { DistilBertPredictor } from "../src/predictor/distilbert-predictor.js";
+import type { DistilBertPredictor } from "../src/predictor/distilbert-predictor.js";
 import { LengthPredictor } from "../src/predictor/length-predictor.js";
 import { loadPredictor } from "../src/predictor/load.js";
 import type { Prediction, Predictor } from "../src/model/prediction.js";

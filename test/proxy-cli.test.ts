@@ -8,7 +8,7 @@ import { trainMedian } from "../src/baselines/constant.js";
 import { uniformBuckets } from "../src/data/buckets.js";
 import { repoRoot } from "../src/util/paths.js";
 import { runCli } from "./helpers/cli.js";
-import { startFakeLlm } from "./helpers/fake-llm.js";
+import { startFakeLlm } from "../bench/lib/fake-llm.js";
 import { tempDir } from "./helpers/tmp.js";
 
 describe("lenpred proxy (CLI)", () => {

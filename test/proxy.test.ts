@@ -1,5 +1,5 @@
 /**
- * `lenpred proxy` end to end: the official `openai` client → proxy → the stand-in upstream (test/helpers/fake-llm.ts),
+ * `lenpred proxy` end to end: the official `openai` client → proxy → the stand-in upstream (bench/lib/fake-llm.ts),
  * all on 127.0.0.1. Orders are proven by the upstream's arrival log with a serial upstream, never by timing.
  */
 import { spawnSync } from "node:child_process";
@@ -7,11 +7,10 @@ import { request } from "node:http";
 import { Writable } from "node:stream";
 import OpenAI from "openai";
 import { Client } from "undici";
-import type { FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ProxyObservation, ProxyPredictor } from "../src/proxy/predictor.js";
 import { buildProxy, type ProxyOptions } from "../src/proxy/server.js";
-import { startFakeLlm, type FakeLlm, type FakeLlmOptions } from "./helpers/fake-llm.js";
+import { startFakeLlm, type FakeLlmOptions } from "../bench/lib/fake-llm.js";
 
 /** Predicts "predict=N" from the prompt (else 50), reserves the same; records observations. */
 class ScriptedPredictor implements ProxyPredictor {

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { bucketOf, uniformBuckets, type BucketScheme } from "../src/data/buckets.js";
 import type { Prediction, Predictor } from "../src/predictor/types.js";
 import { buildServer, type ServeOptions } from "../src/serve/server.js";
-import { runFuzz } from "./helpers/serve-fuzz.js";
+import { runFuzz } from "../bench/lib/serve-fuzz.js";
 
 /**
  * Test predictor: expectedTokens = the prompt's length in code points (so a response shows which prompt the

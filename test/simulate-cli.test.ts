@@ -112,7 +112,7 @@ describe("predictions file validation", () => {
     ["negative bucket", (r) => { r[4] = { ...r[4], bucket: -1 }; return r; }, /record 4, field 'bucket': expected a non-negative integer/],
     ["upperBound from another scheme", (r) => { r[9] = { ...r[9], upperBound: 1000 }; return r; }, /record 9, field 'upperBound': expected \d+ \(the scheme's upper edge/],
     ["missing expectedTokens", (r) => { delete r[1]!.expectedTokens; return r; }, /record 1, field 'expectedTokens'/],
-    ["not an object", (r) => { r[0] = [1, 2]; return r; }, /record 0: expected a JSON object/],
+    ["not an object", (r) => { const rows: unknown[] = r; rows[0] = [1, 2]; return rows; }, /record 0: expected a JSON object/],
   ];
   for (const [label, mutate, msg] of cases) {
     it(`rejects ${label}`, async () => {

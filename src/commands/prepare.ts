@@ -1,6 +1,6 @@
 /** `lenpred prepare`: S³ step 1 — turn prompt/answer data into bucket-labelled train/val(/test) JSONL. */
-import { Command, Option } from "commander";
-import { LenpredError } from "../util/errors.js";
+import type { Command} from "commander";
+import { Option } from "commander";
 import { numberOption } from "../util/number-option.js";
 
 const int = (flag: string, min: number) => numberOption(flag, { int: true, min });

@@ -1,5 +1,6 @@
 /** `lenpred train`: train a DistilBERT length predictor on prepared data (from scratch or from --init). */
-import { Command, Option } from "commander";
+import type { Command} from "commander";
+import { Option } from "commander";
 import { HEAD_KINDS } from "../model/config.js";
 import { DEFAULTS, MONITORS, WEIGHT_DTYPES } from "../train/options.js";
 import { numberOption } from "../util/number-option.js";

@@ -31,8 +31,8 @@ class U32List {
 }
 
 export class DuplicateIndex {
-  private readonly prompt = [new U32List(), new U32List()];
-  private readonly example = [new U32List(), new U32List()];
+  private readonly prompt: [U32List, U32List] = [new U32List(), new U32List()];
+  private readonly example: [U32List, U32List] = [new U32List(), new U32List()];
 
   get size(): number {
     return this.prompt[0]!.length;

@@ -4,7 +4,8 @@
  * `VJP` below). Broadcasting is undone with `sumTo`; the result is more ONNX nodes in the same graph.
  */
 import { LenpredError } from "../util/errors.js";
-import { attr, type Node, type Shape, Tensor } from "./graph.js";
+import type { Tensor } from "./graph.js";
+import { attr, type Node } from "./graph.js";
 import * as op from "./ops.js";
 import { fmt, sameDim } from "./shape.js";
 

@@ -149,7 +149,7 @@ export function gemm(a: Tensor, b: Tensor, c?: Tensor, o: GemmOptions = {}): Ten
  * torch.nn.Linear with the HF weight layout `weight: [out, in]`: y = x·Wᵀ + b.
  * 2-D x: one Gemm (transB, bias fused). Higher ranks, `via: "matmul"` (default): MatMul against Wᵀ, then Add;
  * ORT folds the transpose into the MatMul. `via: "gemm"`: flatten the leading dims and use one Gemm. Measured
- * with bench/engine-step.ts (DistilBERT-base, 32×40, interleaved): the MatMul form trains ~10% faster, since
+ * with `npm run bench:engine:step` (DistilBERT-base, 32×40, interleaved): the MatMul form trains ~10% faster, since
  * Gemm's bias pass costs more than the separate Add; see docs/engine.md.
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor, o: { via?: "gemm" | "matmul" } = {}): Tensor {

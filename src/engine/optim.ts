@@ -8,7 +8,7 @@
  *   (a WebAssembly SIMD kernel over the same memory ORT reads, adamw-kernel.ts; a JS loop as fallback).
  * - "fused": the ONNX graph also takes the moments and step scalars and returns updated params and moments
  *   (in-graph AdamW); outputs are written into a second buffer set and the two sets swap every step.
- * bench/engine-step.ts measures both; "split" is the default because it touches memory far fewer times
+ * bench/engine/step.ts measures both; "split" is the default because it touches memory far fewer times
  * (ORT runs each elementwise op of the update as a separate pass over all parameters).
  */
 import { LenpredError } from "../util/errors.js";

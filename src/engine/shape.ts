@@ -80,7 +80,7 @@ export function dimProduct(dims: readonly Dim[]): Dim {
 }
 
 /** Exact quotient of two dims, or undefined when it is not expressible. */
-export function dimQuotient(num: Dim, den: Dim): Dim | undefined {
+function dimQuotient(num: Dim, den: Dim): Dim | undefined {
   const a = mono(num);
   const b = mono(den);
   if (b.c === 0 || a.c % b.c !== 0) return undefined;

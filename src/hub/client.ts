@@ -43,11 +43,11 @@ export interface RepoRef {
 
 const truthy = (v: string | undefined) => v !== undefined && ["1", "true", "yes", "on"].includes(v.toLowerCase());
 
-export function hfEndpoint(opts: HubOptions = {}): string {
+function hfEndpoint(opts: HubOptions = {}): string {
   return (opts.endpoint ?? process.env.LENPRED_HF_ENDPOINT ?? process.env.HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, "");
 }
 
-export function hfHome(): string {
+function hfHome(): string {
   return process.env.HF_HOME ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "huggingface");
 }
 
@@ -55,7 +55,7 @@ export function hubCacheDir(opts: HubOptions = {}): string {
   return opts.cacheDir ?? process.env.HF_HUB_CACHE ?? process.env.HUGGINGFACE_HUB_CACHE ?? join(hfHome(), "hub");
 }
 
-export function hubOffline(opts: HubOptions = {}): boolean {
+function hubOffline(opts: HubOptions = {}): boolean {
   return opts.offline ?? truthy(process.env.HF_HUB_OFFLINE);
 }
 
@@ -162,7 +162,7 @@ async function cachedCommit(ref: RepoRef, opts: HubOptions): Promise<string | un
 }
 
 /** Repository info at a revision: its commit and file list (`/api/models/{repo}/revision/{rev}`). */
-export async function hubRepoInfo(ref: RepoRef, opts: HubOptions = {}): Promise<{ commit: string; files: string[] }> {
+async function hubRepoInfo(ref: RepoRef, opts: HubOptions = {}): Promise<{ commit: string; files: string[] }> {
   const http = new HubHttp(opts);
   const url = `${http.endpoint}/api/models/${ref.repo}/revision/${encodeURIComponent(ref.revision)}`;
   const res = await http.fetch(url);
@@ -251,7 +251,7 @@ async function downloadBlob(http: HubHttp, meta: FileMeta, blob: string): Promis
 
 async function downloadUnlocked(http: HubHttp, meta: FileMeta, blob: string): Promise<void> {
   const partial = `${blob}.incomplete`;
-  let have = 0;
+  let have: number;
   try { have = (await stat(partial)).size; } catch { have = 0; }
   if (meta.size !== undefined && have > meta.size) { await rm(partial, { force: true }); have = 0; }
   // An idle timeout, not a total one: a large file may take long, a stalled connection must not hang forever.

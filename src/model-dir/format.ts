@@ -31,7 +31,6 @@ export const MAX_JSON_BYTES = 16 << 20;
 /** The ONNX graph's contract: int64 [batch, sequence] inputs (attention_mask optional to the reader) → float logits. */
 export const ONNX_INPUT_IDS = "input_ids";
 export const ONNX_ATTENTION_MASK = "attention_mask";
-export const ONNX_INPUTS = [ONNX_INPUT_IDS, ONNX_ATTENTION_MASK] as const;
 export const ONNX_OUTPUT = "logits";
 
 export interface ModelMeta {

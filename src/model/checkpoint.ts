@@ -12,7 +12,6 @@
  * file and field that is wrong. It also loads a plain HF DistilBERT checkpoint (e.g. `distilbert-base-uncased`,
  * with MLM head keys and no lenpred.json) when asked to, initialising a missing classification head.
  */
-import { existsSync } from "node:fs";
 import { copyFile, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { validateScheme, type BucketScheme } from "../data/buckets.js";
@@ -71,7 +70,7 @@ export interface SaveModelOptions {
   onnxInt8?: boolean;
 }
 
-export const ONNX_INT8_FILE = "model.int8.onnx";
+const ONNX_INT8_FILE = "model.int8.onnx";
 
 /** The config.json HF `AutoConfig`/`DistilBertForSequenceClassification.from_pretrained` reads. */
 export function hfConfigJson(c: DistilBertConfig, buckets?: BucketScheme, dtype: StoredDtype = "F32"): Record<string, unknown> {

@@ -70,7 +70,7 @@ export function parameterCount(c: DistilBertConfig): number {
 }
 
 /** ONNX stores a tensor in one protobuf message, which cannot exceed 2 GB. */
-export const MAX_TENSOR_BYTES = 2 ** 31 - 1;
+const MAX_TENSOR_BYTES = 2 ** 31 - 1;
 
 /** What a size check estimates for: loading the weights, or training them with this batch shape. */
 export interface MemoryCheck {
@@ -126,7 +126,7 @@ export function checkModelSize(c: DistilBertConfig, opts: MemoryCheck = {}): voi
   }
 }
 
-export function fmtBytes(n: number): string {
+function fmtBytes(n: number): string {
   if (n >= 2 ** 40) return `${(n / 2 ** 40).toFixed(1)} TB`;
   return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GB` : `${(n / 2 ** 20).toFixed(1)} MB`;
 }

@@ -32,7 +32,7 @@ export interface DecodeOptions {
   quantile?: number;
 }
 
-export function softmax(logits: ArrayLike<number>): number[] {
+function softmax(logits: ArrayLike<number>): number[] {
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]!);
   const e = Array.from(logits, (x) => Math.exp(x - max));
@@ -90,7 +90,7 @@ function tokensPrediction(expectedTokens: number, reserveTokens: number, scheme:
 }
 
 /** Piecewise-linear interpolation of y over increasing x, clamped at the ends. */
-export function interpolate(xs: readonly number[], ys: readonly number[], x: number): number {
+function interpolate(xs: readonly number[], ys: readonly number[], x: number): number {
   if (x <= xs[0]!) return ys[0]!;
   for (let i = 1; i < xs.length; i++) {
     if (x <= xs[i]!) return ys[i - 1]! + ((ys[i]! - ys[i - 1]!) * (x - xs[i - 1]!)) / (xs[i]! - xs[i - 1]!);

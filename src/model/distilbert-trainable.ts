@@ -39,7 +39,7 @@ interface Built {
 }
 
 /** Training-graph input carrying the per-step dropout seed (int64 scalar, `stepSeed(seed, step)`). */
-export const DROPOUT_SEED_INPUT = "dropout_seed";
+const DROPOUT_SEED_INPUT = "dropout_seed";
 
 /**
  * The training graph (dropout on, loss) or the inference graph (dropout off), parameters as inputs. The

@@ -74,7 +74,7 @@ export type Int8Weights = "u8" | "s7" | "s8";
  * Symmetric per-output-channel quantization of a PyTorch [out, in] weight to integers in [-qmax, qmax]
  * (127: 8 bits; 64: 7 bits), returned as [in, out].
  */
-export function quantizeWeightInt8(w: Float32Array, out: number, inp: number, qmax = 127): { q: Int8Array; scale: Float32Array } {
+function quantizeWeightInt8(w: Float32Array, out: number, inp: number, qmax = 127): { q: Int8Array; scale: Float32Array } {
   const q = new Int8Array(out * inp);
   const scale = new Float32Array(out);
   for (let o = 0; o < out; o++) {
@@ -88,7 +88,7 @@ export function quantizeWeightInt8(w: Float32Array, out: number, inp: number, qm
 }
 
 /** The uint8 form of symmetric int8 weights: q + 128 with zero point 128 (the same real values). */
-export function int8ToU8(q: Int8Array): Uint8Array {
+function int8ToU8(q: Int8Array): Uint8Array {
   const u = new Uint8Array(q.length);
   for (let i = 0; i < q.length; i++) u[i] = q[i]! + 128;
   return u;

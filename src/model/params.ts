@@ -52,7 +52,7 @@ export function countParams(c: DistilBertConfig): number {
 }
 
 /** Standard normal samples from the seeded RNG (Box–Muller, both outputs used). */
-export function normalSampler(seed: number | string): () => number {
+function normalSampler(seed: number | string): () => number {
   const rng = createRng(seed);
   let spare: number | undefined;
   return () => {

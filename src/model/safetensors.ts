@@ -19,7 +19,7 @@ const DTYPE_BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I
 const FLOAT_DTYPES = new Set<string>(["F32", "F16", "BF16"]);
 
 // 256 MB (decimal): a full distilbert-base checkpoint (268 MB in F32) is streamed.
-export const STREAM_THRESHOLD_BYTES = 256_000_000;
+const STREAM_THRESHOLD_BYTES = 256_000_000;
 /** The reference implementation refuses headers above 100 MB; so do we (it also bounds a bad length field). */
 const MAX_HEADER_BYTES = 100_000_000;
 
@@ -65,7 +65,7 @@ export interface WriteOptions {
 }
 
 /** Parse and validate a header. `fileSize` is the whole file's size in bytes. */
-export function parseHeader(prefix: Uint8Array, fileSize: number, file?: string): { headerLen: number } | SafetensorsHeader {
+function parseHeader(prefix: Uint8Array, fileSize: number, file?: string): { headerLen: number } | SafetensorsHeader {
   if (fileSize < 8 || prefix.length < 8) throw new LenpredError("not a safetensors file (shorter than the 8-byte header length)", { file });
   const dv = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
   const len = dv.getBigUint64(0, true);

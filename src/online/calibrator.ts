@@ -71,10 +71,10 @@ export class Calibrator {
    * observation (the base model's own q-reservation, in log1p tokens).
    */
   reserveLog(x: number, q: number, fallback: number): number {
-    return this.reserveLogAt(x, q, fallback, this.alphaFor(q));
+    return this.reserveLogAt(x, fallback, this.alphaFor(q));
   }
 
-  private reserveLogAt(x: number, q: number, fallback: number, alpha: number): number {
+  private reserveLogAt(x: number, fallback: number, alpha: number): number {
     const f = this.current();
     const m = f.scores.length;
     if (m === 0) return fallback;
@@ -110,7 +110,7 @@ export class Calibrator {
       let a = this.alphaFor(q);
       for (let i = 0; i < xs.length; i++) {
         // Score the reservation this state would have made, before it learns the observation.
-        const err = this.size > 0 && ys[i]! > this.reserveLogAt(xs[i]!, q, Infinity, a) ? 1 : 0;
+        const err = this.size > 0 && ys[i]! > this.reserveLogAt(xs[i]!, Infinity, a) ? 1 : 0;
         // Clamp so a long run of one outcome cannot wind α_t up without bound.
         a = Math.min(1.5, Math.max(-0.5, a + this.opts.gamma * ((1 - q) - err)));
       }

@@ -97,12 +97,12 @@ export class FastHead {
     for (let u = 0; u < h.length; u++) reg += R[u]! * h[u]!;
     const g = Math.max(-1, Math.min(1, (reg - y) / this.o.delta));
     const G = this.G, H = R.length, lr = this.o.lr;
-    G[H] += g * g;
+    G[H]! += g * g;
     const br = this.br - (lr * g) / Math.sqrt(G[H]! + 1e-8);
     for (let u = 0; u < H; u++) {
       if (h[u]! <= 0) continue;
       const gu = g * h[u]!;
-      G[u] += gu * gu;
+      G[u]! += gu * gu;
       R[u] = R[u]! - (lr * gu) / Math.sqrt(G[u]! + 1e-8);
     }
     // Publish: one reference swap each.

@@ -34,7 +34,7 @@ export function resolveBundledModel(spec: string): string {
 }
 
 /** `hf:org/name[@rev]`, or `org/name[@rev]` that is neither a path nor a bundled model: a hub model repository. */
-export function isHubModelSpec(spec: string): boolean {
+function isHubModelSpec(spec: string): boolean {
   if (spec.startsWith("hf:")) return true;
   // `models/my-model` with a local `models/`: a mistyped path, not a hub id (the loader then names the path).
   if (existsSync(spec) || existsSync(spec.split("/")[0]!)) return false;

@@ -17,7 +17,7 @@ import type { Prediction, Predictor, PredictorLoadOptions } from "../model/predi
 
 export type DistilBertLoadOptions = PredictorLoadOptions;
 
-export function headSpecFromMeta(meta: ModelMeta, file: string): HeadSpec {
+function headSpecFromMeta(meta: ModelMeta, file: string): HeadSpec {
   const head = (meta.head ?? "classification") as HeadSpec["head"];
   if (!(HEAD_KINDS as readonly string[]).includes(head)) throw new LenpredError(`unknown head '${String(meta.head)}'`, { file, field: "head" });
   const spec: HeadSpec = { head };
@@ -44,7 +44,7 @@ export function headSpecFromMeta(meta: ModelMeta, file: string): HeadSpec {
 }
 
 /** Longest input the model was trained with; longer than its position table would crash onnxruntime later. */
-export const DEFAULT_MAX_SEQ_LEN = 512;
+const DEFAULT_MAX_SEQ_LEN = 512;
 
 async function maxSeqLenOf(meta: ModelMeta, dir: string, metaFile: string): Promise<number> {
   const v = meta.maxSeqLen ?? DEFAULT_MAX_SEQ_LEN;

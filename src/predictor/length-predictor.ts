@@ -136,7 +136,7 @@ export function checkPrompt(prompt: unknown, field: string, place: { file?: stri
 }
 
 /** Code points of `s`, counting no further than `stop` (a UTF-16 string has at most `s.length`). */
-export function codePoints(s: string, stop = Infinity): number {
+function codePoints(s: string, stop = Infinity): number {
   let n = 0;
   for (let i = 0; i < s.length && n < stop; i++, n++) {
     const c = s.charCodeAt(i);

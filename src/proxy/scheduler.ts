@@ -19,7 +19,7 @@
  */
 
 export type PolicyName = "fcfs" | "sjf" | "s3";
-export const POLICIES: readonly PolicyName[] = ["fcfs", "sjf", "s3"];
+const POLICIES: readonly PolicyName[] = ["fcfs", "sjf", "s3"];
 
 export interface Job {
   /** Point estimate of the output length (the sjf/s3 order). */

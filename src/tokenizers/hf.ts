@@ -20,7 +20,7 @@ export async function loadHfTokenizerFile(path: string, name: string): Promise<T
   return hfTokenizerFromJson(asObject(json, { file: path }), name, path);
 }
 
-export function hfTokenizerFromJson(json: Record<string, unknown>, name: string, path?: string): Tokenizer {
+function hfTokenizerFromJson(json: Record<string, unknown>, name: string, path?: string): Tokenizer {
   const model = json.model as Record<string, unknown> | undefined;
   if (!model || typeof model !== "object" || typeof model.type !== "string" && !("vocab" in model)) {
     throw new LenpredError("not a tokenizer.json (no 'model' section)", { file: path, field: "model" });

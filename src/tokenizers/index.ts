@@ -17,7 +17,7 @@ import { loadTiktoken } from "./tiktoken.js";
 import type { Tokenizer } from "./types.js";
 
 export type { EncodeOptions, SpecialIds, Tokenizer } from "./types.js";
-export { hfEndpoint, hubCacheDir, type HubOptions } from "../hub/client.js";
+export { type HubOptions } from "../hub/client.js";
 
 /** Files from_pretrained reads for a fast tokenizer (tokenizer.json is what lenpred needs; the rest go along). */
 const TOKENIZER_FILES = [
@@ -40,8 +40,6 @@ export async function fetchHubTokenizer(spec: string, hub: HubOptions = {}): Pro
   return file;
 }
 
-export const DEFAULT_TOKENIZER = "bert-base-uncased";
-
 /** Bundled tokenizer.json files (DistilBERT uncased shares BERT uncased's WordPiece vocabulary). */
 const BUNDLED: Record<string, string> = {
   "bert-base-uncased": "bert-base-uncased",
@@ -54,7 +52,7 @@ const TIKTOKEN: Record<string, "cl100k_base" | "o200k_base"> = {
 };
 const LLAMA = new Set(["llama", "llama2", "llama-2"]);
 
-export const TOKENIZER_SPEC_HELP =
+const TOKENIZER_SPEC_HELP =
   "bert-base-uncased (default, bundled; = distilbert-base-uncased), llama, cl100k, o200k, hf:org/name[@rev], or a path to a tokenizer.json";
 
 export function bundledTokenizerDir(name = "bert-base-uncased"): string {

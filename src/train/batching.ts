@@ -19,7 +19,7 @@ export interface Example {
   outputTokens: number;
 }
 
-export const MEGABATCH_MULT = 50;
+const MEGABATCH_MULT = 50;
 
 /** Random, length-grouped batches of example indices (consumes `rng`). */
 export function lengthGroupedBatches(lengths: ArrayLike<number>, batchSize: number, rng: Rng): number[][] {

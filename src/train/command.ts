@@ -13,7 +13,7 @@ import type { EpochRecord } from "./run-state.js";
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
-export function formatEpoch(r: EpochRecord, epochs: number): string {
+function formatEpoch(r: EpochRecord, epochs: number): string {
   return `epoch ${r.epoch}/${epochs}: train_loss ${r.trainLoss.toFixed(4)} val_loss ${r.valLoss.toFixed(4)} ` +
     `acc ${pct(r.accuracy)} mae ${r.mae.toFixed(1)} acc50 ${pct(r.acc50)} under ${pct(r.underAllocation)} ` +
     `${formatDuration(r.seconds)} ${Math.round(r.tokensPerSecond)} tok/s${r.best ? "  *best*" : ""}`;

@@ -15,7 +15,7 @@ export interface LoadedTrainingData extends TrainingData {
   truncated: { train: number; val: number };
 }
 
-export function encodeExamples(records: readonly PreparedRecord[], tok: Tokenizer, maxLength: number, onProgress?: (done: number) => void): { examples: Example[]; truncated: number } {
+function encodeExamples(records: readonly PreparedRecord[], tok: Tokenizer, maxLength: number, onProgress?: (done: number) => void): { examples: Example[]; truncated: number } {
   let truncated = 0;
   const examples = records.map((r, i) => {
     const full = tok.count(r.prompt, { addSpecialTokens: true });

@@ -5,7 +5,7 @@ import { hubSnapshot, type HubOptions, type SnapshotFile } from "../hub/client.j
 import { LenpredError } from "../util/errors.js";
 
 /** What from_pretrained fetches for DistilBERT + its fast tokenizer (safetensors only: lenpred reads no pickles). */
-export const INIT_FILES: SnapshotFile[] = [
+const INIT_FILES: SnapshotFile[] = [
   { name: CONFIG_FILE },
   { name: WEIGHTS_FILE },
   { name: TOKENIZER_FILE, optional: true },

@@ -68,14 +68,14 @@ export interface TrainResult {
   state: RunState;
 }
 
-export function headSpecOf(o: Pick<TrainOptions, "head" | "quantiles">, data?: Pick<TrainingData, "train" | "scheme">): HeadSpec {
+function headSpecOf(o: Pick<TrainOptions, "head" | "quantiles">, data?: Pick<TrainingData, "train" | "scheme">): HeadSpec {
   if (o.head === "quantile") return { head: "quantile", quantiles: [...o.quantiles] };
   if (o.head === "classification" && data) return { head: o.head, bucketMeans: bucketMeans(data.train, data.scheme) };
   return { head: o.head };
 }
 
 /** Mean output length of the training examples in each bucket (the midpoint for an empty bucket). */
-export function bucketMeans(train: readonly Example[], scheme: BucketScheme): number[] {
+function bucketMeans(train: readonly Example[], scheme: BucketScheme): number[] {
   const k = scheme.edges.length;
   const sum = new Float64Array(k), count = new Float64Array(k);
   for (const e of train) {
@@ -86,7 +86,7 @@ export function bucketMeans(train: readonly Example[], scheme: BucketScheme): nu
 }
 
 /** FNV-1a over the tokenized data: cheap, and catches a resume on different data or tokenization. */
-export function fingerprint(data: TrainingData): string {
+function fingerprint(data: TrainingData): string {
   let h = 0x811c9dc5;
   const mix = (x: number) => {
     h ^= x & 0xffff; h = Math.imul(h, 0x01000193);

@@ -18,7 +18,7 @@ export function batchLossSum(head: HeadKind, outputs: Float32Array, numOutputs: 
   return sum;
 }
 
-export function crossEntropy(logits: ArrayLike<number>, label: number): number {
+function crossEntropy(logits: ArrayLike<number>, label: number): number {
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]!);
   let z = 0;
@@ -26,7 +26,7 @@ export function crossEntropy(logits: ArrayLike<number>, label: number): number {
   return Math.log(z) + max - logits[label]!;
 }
 
-export function pinball(preds: ArrayLike<number>, target: number, quantiles: readonly number[]): number {
+function pinball(preds: ArrayLike<number>, target: number, quantiles: readonly number[]): number {
   let s = 0;
   for (let k = 0; k < quantiles.length; k++) {
     const d = target - preds[k]!;

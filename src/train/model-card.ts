@@ -11,7 +11,7 @@ import type { TrainOptions } from "./options.js";
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
 
 /** The `lenpred train` command line that reproduces a run. */
-export function commandLine(o: TrainOptions): string {
+function commandLine(o: TrainOptions): string {
   const parts = ["lenpred train", `--data ${o.data}`, `--out ${o.out}`];
   if (o.init) parts.push(`--init ${o.init}`);
   else parts.push(`--config ${o.config}`);

@@ -23,16 +23,15 @@ import { readSafetensors, writeSafetensors } from "../model/safetensors.js";
 import { replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import { readJsonFile } from "../util/json-file.js";
-import type { TrainOptions } from "./options.js";
 import { renderModelCard } from "./model-card.js";
-import type { EpochRecord, RunState } from "./run-state.js";
+import type { RunState } from "./run-state.js";
 
 
 export const CHECKPOINT_DIR = "checkpoint";
-export const STATE_FILE = "state.json";
-export const OPTIMIZER_FILE = "optimizer.safetensors";
+const STATE_FILE = "state.json";
+const OPTIMIZER_FILE = "optimizer.safetensors";
 export const TRAINING_FILE = "training.json";
-export const CARD_FILE = "README.md";
+const CARD_FILE = "README.md";
 
 /** Undo a swap interrupted between its two renames; drop leftovers of interrupted saves. */
 export async function recoverOutDir(out: string): Promise<void> {

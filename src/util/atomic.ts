@@ -35,7 +35,7 @@ const REASONS: Record<string, string> = {
 };
 
 /** A file-system error as a LenpredError naming `path`; LenpredErrors pass through. Keeps `code`. */
-export function fsError(e: unknown, path: string, action: string): Error {
+function fsError(e: unknown, path: string, action: string): Error {
   if (e instanceof LenpredError) return e;
   const code = (e as NodeJS.ErrnoException).code;
   if (!code) return e as Error;
@@ -91,7 +91,7 @@ function uninstall(): void {
  * Register a temporary path (file or directory) to be removed if the process is interrupted or exits before
  * `release` is called. Handlers are installed only while something is registered.
  */
-export function trackTemp(path: string): () => void {
+function trackTemp(path: string): () => void {
   live.add(path);
   install();
   return () => {
@@ -156,7 +156,7 @@ export async function sweepStaleTemps(path: string): Promise<string[]> {
  * `mkdir -p` that reports the real cause: Node's recursive mkdir says ENOENT when a level cannot be created
  * (EROFS, EACCES on a parent), so on failure the levels are created one by one to surface the actual error.
  */
-export async function mkdirp(dir: string): Promise<void> {
+async function mkdirp(dir: string): Promise<void> {
   try {
     await mkdir(dir, { recursive: true });
     return;

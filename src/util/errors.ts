@@ -18,7 +18,7 @@ export class LenpredError extends Error {
   }
 }
 
-export function formatPlace(place: ErrorPlace): string {
+function formatPlace(place: ErrorPlace): string {
   const parts: string[] = [];
   if (place.file !== undefined) parts.push(place.file);
   if (place.record !== undefined) parts.push(`record ${place.record}`);

@@ -100,12 +100,6 @@ export async function* readJsonl(file: string, opts: ReadJsonlOptions = {}): Asy
   }
 }
 
-export async function readJsonlAll(file: string): Promise<unknown[]> {
-  const out: unknown[] = [];
-  for await (const r of readJsonl(file)) out.push(r.value);
-  return out;
-}
-
 export function toJsonlLine(value: unknown): string {
   return JSON.stringify(value) + "\n";
 }

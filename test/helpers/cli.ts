@@ -7,7 +7,7 @@ import { repoRoot } from "../../src/util/paths.js";
 
 /** tsx's loader by absolute URL, so the CLI runs from any working directory (`--import tsx` resolves from cwd). */
 const tsxDir = join(repoRoot, "node_modules", "tsx");
-export const TSX_IMPORT = pathToFileURL(join(tsxDir, (JSON.parse(readFileSync(join(tsxDir, "package.json"), "utf8")) as { exports: { ".": string } }).exports["."])).href;
+const TSX_IMPORT = pathToFileURL(join(tsxDir, (JSON.parse(readFileSync(join(tsxDir, "package.json"), "utf8")) as { exports: { ".": string } }).exports["."])).href;
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 

@@ -9,14 +9,14 @@ import { DEFAULTS, type TrainOptions } from "../../src/train/options.js";
 import { writeSafetensors } from "../../src/model/safetensors.js";
 import { BowModel } from "./bow-model.js";
 
-export const VOCAB = 64;
-export const SCHEME: BucketScheme = uniformBuckets(64, 4);
+const VOCAB = 64;
+const SCHEME: BucketScheme = uniformBuckets(64, 4);
 
 /**
  * Prompts are [CLS] noise… signal noise… [SEP]; the signal token (10 + bucket) decides the answer length,
  * unless `labelNoise` replaces the label with a random one (a split nothing can be learned from).
  */
-export function synthExamples(n: number, seed: string, labelNoise = 0): Example[] {
+function synthExamples(n: number, seed: string, labelNoise = 0): Example[] {
   const rng = createRng(seed);
   return Array.from({ length: n }, () => {
     let bucket = rng.int(4);
@@ -38,7 +38,7 @@ export function testOptions(out: string, over: Partial<TrainOptions> = {}): Trai
   return { ...DEFAULTS, data: "synthetic", out, epochs: 3, lr: 0.05, batchSize: 16, checkpointMinutes: 0, patience: 0, ...over };
 }
 
-export function outputsFor(o: TrainOptions): number {
+function outputsFor(o: TrainOptions): number {
   return o.head === "classification" ? 4 : o.head === "regression" ? 1 : o.quantiles.length;
 }
 

@@ -22,7 +22,7 @@ const isCjk = (cp: number) =>
   (cp >= 0x2a700 && cp <= 0x2b73f) || (cp >= 0x2b740 && cp <= 0x2b81f) || (cp >= 0x2b820 && cp <= 0x2ceaf) ||
   (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x2f800 && cp <= 0x2fa1f);
 
-export function basicTokenize(text: string): string[] {
+function basicTokenize(text: string): string[] {
   let cleaned = "";
   for (const ch of text) {
     const cp = ch.codePointAt(0)!;

@@ -24,7 +24,7 @@ export interface RefConfig {
 const LN_EPS = 1e-12;
 
 /** erf in float64: Taylor series for |x| < 3, asymptotic erfc beyond (error well below 1e-12 on gelu). */
-export function erf64(x: number): number {
+function erf64(x: number): number {
   const ax = Math.abs(x);
   if (ax < 3) {
     let term = ax;
@@ -105,7 +105,7 @@ export function referenceForward(
   const rows = batch * seq;
   const we = get(params, "distilbert.embeddings.word_embeddings.weight");
   const pe = get(params, "distilbert.embeddings.position_embeddings.weight");
-  let x = new Float64Array(rows * d);
+  let x: Float64Array = new Float64Array(rows * d);
   for (let b = 0; b < batch; b++) {
     for (let s = 0; s < seq; s++) {
       const id = Number(ids[b * seq + s]);

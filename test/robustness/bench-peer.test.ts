@@ -7,7 +7,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { MIN_PEER_GFLOPS, PEER_INSTALL, probePeer, runPeer } from "../../bench/peer.js";
+import { MIN_PEER_GFLOPS, PEER_INSTALL, probePeer, runPeer } from "../../bench/lib/peer.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const root = tempDir("lenpred-bench-peer-");

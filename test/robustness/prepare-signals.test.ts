@@ -3,7 +3,7 @@
  * every writer), and temporaries of dead processes (kill -9) are swept by the next run.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openAtomicWriteStream, replaceDirAtomic, sweepStaleTemps, trackedTemps, writeFileAtomic } from "../../src/util/atomic.js";

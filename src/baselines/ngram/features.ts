@@ -23,7 +23,7 @@ export interface SparseVector {
 }
 
 /** 32-bit FNV-1a over UTF-16 code units, mixed with a seed so feature families do not collide systematically. */
-export function fnv1a(s: string, seed = 0): number {
+function fnv1a(s: string, seed = 0): number {
   let h = (0x811c9dc5 ^ seed) >>> 0;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
@@ -34,7 +34,7 @@ export function fnv1a(s: string, seed = 0): number {
 
 const WORD = /[\p{L}\p{N}]+(?:'[\p{L}]+)?|[^\s\p{L}\p{N}]/gu;
 
-export function words(text: string): string[] {
+function words(text: string): string[] {
   return text.toLowerCase().match(WORD) ?? [];
 }
 

@@ -94,7 +94,7 @@ export class NgramPredictor extends SyncPredictor {
     if (H === 0) {
       for (let j = 0; j < x.idx.length; j++) {
         const f = x.idx[j]!, base = f * k, v = x.val[j]!;
-        for (let c = 0; c < k; c++) out[c] += v * W[base + c]!;
+        for (let c = 0; c < k; c++) out[c]! += v * W[base + c]!;
         reg += v * R[f]!;
       }
     } else {
@@ -102,12 +102,12 @@ export class NgramPredictor extends SyncPredictor {
       for (let u = 0; u < H; u++) a[u] = b1[u]!;
       for (let j = 0; j < x.idx.length; j++) {
         const base = x.idx[j]! * H, v = x.val[j]!;
-        for (let u = 0; u < H; u++) a[u] += v * E[base + u]!;
+        for (let u = 0; u < H; u++) a[u]! += v * E[base + u]!;
       }
       for (let u = 0; u < H; u++) {
         const hu = (h[u] = a[u]! > 0 ? a[u]! : 0);
         if (hu === 0) continue;
-        for (let c = 0; c < k; c++) out[c] += hu * W[u * k + c]!;
+        for (let c = 0; c < k; c++) out[c]! += hu * W[u * k + c]!;
         reg += hu * R[u]!;
       }
     }
@@ -174,7 +174,7 @@ function paramSizes(d: number, k: number, hidden: number): [string, number][] {
     : [["W", d * k], ["bc", k], ["R", d], ["br", 1]];
 }
 
-export function softmaxInPlace(z: Float64Array): void {
+function softmaxInPlace(z: Float64Array): void {
   let m = -Infinity;
   for (const v of z) if (v > m) m = v;
   let s = 0;
@@ -277,12 +277,12 @@ export function trainNgram(
           const g = p[c]! - (c === y ? 1 : 0);
           step(bc, G.bc!, c, g);
           for (let u = 0; u < H; u++) {
-            gh[u] += g * W[u * k + c]!;
+            gh[u]! += g * W[u * k + c]!;
             if (h[u]! > 0) step(W, G.W!, u * k + c, g * h[u]!);
           }
         }
         for (let u = 0; u < H; u++) {
-          gh[u] += gr * R[u]!;
+          gh[u]! += gr * R[u]!;
           if (h[u]! > 0) step(R, G.R!, u, gr * h[u]!);
           if (a[u]! <= 0) gh[u] = 0; // ReLU
           else step(b1, G.b1!, u, gh[u]!);

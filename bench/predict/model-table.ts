@@ -4,25 +4,25 @@
  * directory size, parameter count, and training time/epochs from training.json. Feed it the DistilBERT
  * sizes trained by `lenpred train` and the best classical baseline (`lenpred baseline --save`).
  *
- *   npx tsx bench/model-table.ts --data /tmp/alpaca-s3 --split test [--latency-n 300] BASELINE_DIR MODEL_DIR…
+ *   npm run bench:predict:model-table -- --data /tmp/alpaca-s3 --split test [--latency-n 300] BASELINE_DIR MODEL_DIR…
  */
 import { readdirSync, readFileSync, statSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { computeMetrics } from "../src/metrics/metrics.js";
-import { readPreparedSplit } from "../src/data/prepared-dir.js";
-import { parseConfig } from "../src/model/config.js";
-import { countParams } from "../src/model/params.js";
-import { LengthPredictor } from "../src/predictor/length-predictor.js";
-import { readModelMeta } from "../src/model-dir/index.js";
+import { computeMetrics } from "../../src/metrics/metrics.js";
+import { readPreparedSplit } from "../../src/data/prepared-dir.js";
+import { parseConfig } from "../../src/model/config.js";
+import { countParams } from "../../src/model/params.js";
+import { LengthPredictor } from "../../src/predictor/length-predictor.js";
+import { readModelMeta } from "../../src/model-dir/index.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { data: { type: "string" }, split: { type: "string", default: "test" }, "latency-n": { type: "string", default: "300" }, json: { type: "boolean" } },
 });
 if (!values.data || positionals.length === 0) {
-  console.error("usage: npx tsx bench/model-table.ts --data PREPARED_DIR [--split test] [--latency-n 300] MODEL_DIR...");
+  console.error("usage: npm run bench:predict:model-table -- --data PREPARED_DIR [--split test] [--latency-n 300] MODEL_DIR...");
   process.exit(2);
 }
 const split = await readPreparedSplit(values.data, values.split!);

@@ -10,7 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { sharedDir } from "../src/util/paths.js";
+import { sharedDir } from "../../src/util/paths.js";
 
 /** Below this a peer is not using an optimised BLAS (reference BLAS ≈ 5, OpenBLAS on 2 Zen cores ≈ 130). */
 export const MIN_PEER_GFLOPS = 20;
@@ -20,11 +20,11 @@ export type PeerProbe =
   | { ok: true; python: string; script: string; gflops: number; blas: string[] }
   | { ok: false; reason: string };
 
-export function peerPython(): string {
+function peerPython(): string {
   return process.env.LENPRED_PEER_PYTHON || "python3";
 }
 
-export function peerScript(): string {
+function peerScript(): string {
   return join(sharedDir(), "bench", "peer_torch_distilbert.py");
 }
 

@@ -2,15 +2,15 @@
  * Bench: wall time of `lenpred simulate`'s six default policies on ~52k requests, next to a peer measured in
  * the same run (reading + validating the trace JSONL), because absolute timings on a shared machine are noisy.
  *
- *   npx tsx bench/simulate.ts                     # synthetic Alpaca-like trace of 52,002 requests
- *   npx tsx bench/simulate.ts --data <prepared dir> --split all
+ *   npm run bench:simulate                        # synthetic Alpaca-like trace of 52,002 requests
+ *   npm run bench:simulate -- --data <prepared dir> --split all
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_POLICIES, loadInputs, runPolicies } from "../src/simulate/index.js";
-import { readSplitLengths, resolveSplitFiles } from "../src/data/prepared-dir.js";
-import { createRng } from "../src/util/rng.js";
+import { DEFAULT_POLICIES, loadInputs, runPolicies } from "../../src/simulate/index.js";
+import { readSplitLengths, resolveSplitFiles } from "../../src/data/prepared-dir.js";
+import { createRng } from "../../src/util/rng.js";
 
 const args = process.argv.slice(2);
 const arg = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };

@@ -36,9 +36,9 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import cliProgress from "cli-progress";
-import { writeJsonAtomic } from "../src/util/atomic.js";
-import { repoRoot, sharedDataFile } from "../src/util/paths.js";
-import { runFuzz, type FuzzReport } from "../test/helpers/serve-fuzz.js";
+import { writeJsonAtomic } from "../../src/util/atomic.js";
+import { repoRoot, sharedDataFile } from "../../src/util/paths.js";
+import { runFuzz, type FuzzReport } from "../lib/serve-fuzz.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -137,6 +137,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
  */
 async function compare(configs: Config[]): Promise<LoadRow[]> {
   const servers: Server[] = [];
+  const badExits: string[] = [];
+  let result: LoadRow[];
   try {
     for (const c of configs) servers.push(await startServer(c.predictorArgs, c.serverArgs));
     const names = await Promise.all(servers.map(async (s) => ((await (await fetch(s.url + "/v1/model")).json()) as { name: string }).name));
@@ -172,13 +174,16 @@ async function compare(configs: Config[]): Promise<LoadRow[]> {
         meanBatch: (await metric(url, "lenpred_batch_size_sum")) / (await metric(url, "lenpred_batch_size_count")),
       });
     }
-    return rows;
+    result = rows;
   } finally {
+    // Stop every server; a bad exit is reported once all are down, and never masks an error of the run itself.
     for (const s of servers) {
       const code = await stopServer(s);
-      if (code !== 0) throw new Error(`server exited ${code}:\n${s.log()}`);
+      if (code !== 0) badExits.push(`server exited ${code}:\n${s.log()}`);
     }
   }
+  if (badExits.length > 0) throw new Error(badExits.join("\n"));
+  return result;
 }
 
 async function fuzz(predictorArgs: string[]): Promise<{ report: FuzzReport; alive: boolean; exitCode: number | null; seconds: number; predictor: string }> {
@@ -262,7 +267,7 @@ async function liveness(modelDir: string): Promise<LivenessRow[]> {
     try {
       for (const phase of ["16 clients × 1 MB requests", `burst of ${burst} connections`]) {
         const statuses: number[] = [];
-        const probes = [startProbe(s.url + "/healthz"), startProbe(s.url + "/metrics")];
+        const probes = [startProbe(s.url + "/healthz"), startProbe(s.url + "/metrics")] as const;
         await new Promise((r) => setTimeout(r, 300)); // probers up
         const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
         if (phase.startsWith("16")) {
@@ -277,7 +282,7 @@ async function liveness(modelDir: string): Promise<LivenessRow[]> {
             ...Array.from({ length: 16 }, () => postOnce(s.url, heavy, agent)),
           ]));
         }
-        const [healthz, metrics] = await Promise.all(probes.map((p) => p.stop()));
+        const [healthz, metrics] = await Promise.all([probes[0].stop(), probes[1].stop()]);
         agent.destroy();
         const predict = { ok: statuses.filter((x) => x === 200).length, s503: statuses.filter((x) => x === 503).length, other: statuses.filter((x) => x !== 200 && x !== 503).length };
         rows.push({ label, phase, healthz, metrics, predict });

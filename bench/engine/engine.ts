@@ -7,18 +7,18 @@
  * run, plus the optional int8 export's forward and single-prompt numbers. When the PyTorch peer
  * (../shared/bench/peer_torch_distilbert.py, Debian `python3-torch libopenblas0`; python from
  * $LENPRED_PEER_PYTHON, default python3) is installed it runs in the same invocation and the table shows
- * engine/peer ratios; a peer on the reference BLAS is detected by a matmul probe and skipped (bench/peer.ts). Timings are medians of `--runs` after
+ * engine/peer ratios; a peer on the reference BLAS is detected by a matmul probe and skipped (bench/lib/peer.ts). Timings are medians of `--runs` after
  * warm-up. With `--json` the last line of output is one JSON object.
  */
-import { Graph } from "../src/engine/graph.js";
-import * as op from "../src/engine/ops.js";
-import { f32, i64, Session } from "../src/engine/session.js";
-import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
-import { DistilBertModel } from "../src/model/distilbert-trainable.js";
-import { buildInferenceOnnx } from "../src/model/export-onnx.js";
-import { initParams } from "../src/model/params.js";
-import { median, round, runMain, syntheticIds } from "./common.js";
-import { runPeer } from "./peer.js";
+import { Graph } from "../../src/engine/graph.js";
+import * as op from "../../src/engine/ops.js";
+import { f32, i64, Session } from "../../src/engine/session.js";
+import { PRESETS, type DistilBertConfig } from "../../src/model/config.js";
+import { DistilBertModel } from "../../src/model/distilbert-trainable.js";
+import { buildInferenceOnnx } from "../../src/model/export-onnx.js";
+import { initParams } from "../../src/model/params.js";
+import { median, round, runMain, syntheticIds } from "../lib/common.js";
+import { runPeer } from "../lib/peer.js";
 
 interface Args { json: boolean; peer: boolean; runs: number; threads: number; mode: "split" | "fused" }
 
@@ -139,7 +139,8 @@ async function main(): Promise<void> {
   int8 = undefined;
 
   const model = await DistilBertModel.create(c, { params, optimizerMode: args.mode, session });
-  params = undefined; // the trainer keeps its own copy
+  // eslint-disable-next-line no-useless-assignment -- drop the reference so the copy can be collected: the trainer keeps its own
+  params = undefined;
   for (const seq of [40, 64]) {
     const b = tokens(32, seq, c.vocab_size);
     const batch = { ...b, labels: Int32Array.from({ length: 32 }, (_, i) => i % 8) };

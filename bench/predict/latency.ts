@@ -3,19 +3,19 @@
  * prompts from a prepared split, measured in the same run so they can be compared as ratios (the first
  * model is the peer the others are divided by). Timings on a shared 2-core box are noisy: read ratios.
  *
- *   npx tsx bench/predict-latency.ts --data /tmp/alpaca-s3 [--n 300] [--threads 2] MODEL_DIR [MODEL_DIR…]
+ *   npm run bench:predict:latency -- --data /tmp/alpaca-s3 [--n 300] [--threads 2] MODEL_DIR [MODEL_DIR…]
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { readPreparedSplit } from "../src/data/prepared-dir.js";
-import { LengthPredictor } from "../src/predictor/length-predictor.js";
+import { readPreparedSplit } from "../../src/data/prepared-dir.js";
+import { LengthPredictor } from "../../src/predictor/length-predictor.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { data: { type: "string" }, n: { type: "string", default: "300" }, threads: { type: "string", default: "2" }, split: { type: "string", default: "val" } },
 });
 if (!values.data || positionals.length === 0) {
-  console.error("usage: npx tsx bench/predict-latency.ts --data PREPARED_DIR [--n 300] [--threads 2] MODEL_DIR [MODEL_DIR...]");
+  console.error("usage: npm run bench:predict:latency -- --data PREPARED_DIR [--n 300] [--threads 2] MODEL_DIR [MODEL_DIR...]");
   process.exit(2);
 }
 const n = Number(values.n);

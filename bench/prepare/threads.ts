@@ -2,13 +2,13 @@
  * Token counting on worker threads vs on the main thread: `prepare` on the Alpaca data (needs ../shared),
  * alternating the two settings so both see the same machine load; prints medians and their ratio.
  *
- *   npx tsx bench/prepare-threads.ts [rounds=3] [threads=2]
+ *   npm run bench:prepare:threads -- [rounds=3] [threads=2]
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { prepareDataset } from "../src/data/prepare.js";
-import { sharedDataFile } from "../src/util/paths.js";
+import { prepareDataset } from "../../src/data/prepare.js";
+import { sharedDataFile } from "../../src/util/paths.js";
 
 const input = sharedDataFile("alpaca/alpaca_data.json");
 if (!input) {

@@ -3,16 +3,16 @@
  * model sizes and batch sizes in one run (read the ratios; absolute numbers depend on machine load). Reports
  * real (non-padding) tokens/s and the projected minutes per epoch of the given prepared training split.
  *
- *   npx tsx bench/train-throughput.ts --data /tmp/alpaca-s3 [--steps 30] [--configs tiny,small] [--batches 16,64]
+ *   npm run bench:train:throughput -- --data /tmp/alpaca-s3 [--steps 30] [--configs tiny,small] [--batches 16,64]
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { DistilBertModel } from "../src/model/distilbert-trainable.js";
-import { PRESETS } from "../src/model/config.js";
-import { loadTokenizer } from "../src/tokenizers/index.js";
-import { collate, lengthGroupedBatches, realTokens } from "../src/train/batching.js";
-import { loadTrainingData } from "../src/train/data.js";
-import { createRng } from "../src/util/rng.js";
+import { DistilBertModel } from "../../src/model/distilbert-trainable.js";
+import { PRESETS } from "../../src/model/config.js";
+import { loadTokenizer } from "../../src/tokenizers/index.js";
+import { collate, lengthGroupedBatches, realTokens } from "../../src/train/batching.js";
+import { loadTrainingData } from "../../src/train/data.js";
+import { createRng } from "../../src/util/rng.js";
 
 const { values } = parseArgs({
   options: {
@@ -21,7 +21,7 @@ const { values } = parseArgs({
   },
 });
 if (!values.data) {
-  console.error("usage: npx tsx bench/train-throughput.ts --data PREPARED_DIR [--steps 30] [--configs tiny,small] [--batches 16,64]");
+  console.error("usage: npm run bench:train:throughput -- --data PREPARED_DIR [--steps 30] [--configs tiny,small] [--batches 16,64]");
   process.exit(2);
 }
 const tok = await loadTokenizer("bert-base-uncased");

@@ -3,14 +3,14 @@
  * record padded with an ignored 8 KB field so the file is big but tokenizing stays cheap). Streaming means the
  * ratio of peak RSS stays near 1 while the input grows 10×.
  *
- *   npx tsx bench/prepare-memory.ts [smallMB=30]
+ *   npm run bench:prepare:memory -- [smallMB=30]
  */
 import { spawnSync } from "node:child_process";
 import { createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
-import { repoRoot } from "../src/util/paths.js";
+import { repoRoot } from "../../src/util/paths.js";
 
 async function makeLog(file: string, mb: number): Promise<number> {
   const out = createWriteStream(file);

@@ -8,21 +8,23 @@
  * and, unless --no-peer, the PyTorch peer run right after in the same process tree, printed as ratios
  * (python: $LENPRED_PEER_PYTHON, default python3; skipped with one line when it runs on the reference BLAS).
  *
- * Usage: npx tsx bench/engine-step.ts [--layers 6] [--variants split:gemm,split:matmul,fused:gemm] [--runs 5]
+ * Usage: npm run bench:engine:step -- [--layers 6] [--variants split:gemm,split:matmul,fused:gemm] [--runs 5]
  *        [--no-peer] [--threads 2] [--profile] [--seq 40]
  * Variants are "<layout>:<linear>[:scatternd]": layout split|fused (Trainer mode), linear gemm|matmul (op.linear
  * `via`); ":scatternd" = the embedding gradient as ScatterND add (before 2026-11-30; races with 2 threads).
  * Timings on a shared 2-core box are noisy: compare the ratios of one run, not numbers across runs.
  */
-import { printOrtProfile } from "./ort-profile.js";
-import { runPeer } from "./peer.js";
-import { Graph, type Tensor } from "../src/engine/graph.js";
-import * as op from "../src/engine/ops.js";
-import { Trainer } from "../src/engine/optim.js";
-import { i64, Session } from "../src/engine/session.js";
-import type { NamedTensors } from "../src/engine/tensors.js";
-import { createRng } from "../src/util/rng.js";
-import { median } from "./common.js";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { printOrtProfile } from "../lib/ort-profile.js";
+import { runPeer } from "../lib/peer.js";
+import { Graph, type Tensor } from "../../src/engine/graph.js";
+import * as op from "../../src/engine/ops.js";
+import { Trainer } from "../../src/engine/optim.js";
+import { i64, Session } from "../../src/engine/session.js";
+import type { NamedTensors } from "../../src/engine/tensors.js";
+import { createRng } from "../../src/util/rng.js";
+import { median } from "../lib/common.js";
 
 const argv = process.argv.slice(2);
 const arg = (name: string, dflt: string): string => {
@@ -112,7 +114,7 @@ const weights = initParams();
     const { g, logits, params } = build(true, weights, false, via);
     const labels = g.input("labels", "int64", ["batch"]);
     const loss = op.softmaxCrossEntropy(logits, labels);
-    const profile = argv.includes("--profile") ? `/tmp/lenpred-engine-${v.replaceAll(":", "-")}` : undefined;
+    const profile = argv.includes("--profile") ? join(tmpdir(), `lenpred-engine-${v.replaceAll(":", "-")}`) : undefined;
     trainers[v] = await Trainer.create({ graph: g, loss, params, initial: weights, mode, adamw: { weightDecay: 0.01 }, session: { threads: THREADS, profilePrefix: profile }, grad: embGrad ? { embeddingGrad: "scatterND" } : {} });
   }
   const feeds = batch(32, SEQ);

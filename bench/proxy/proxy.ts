@@ -3,7 +3,7 @@
  *
  * A burst of requests from a trace with known answer lengths — one LLM of ../shared/data/multi-model/flask.jsonl
  * (or mt-bench.jsonl), lengths counted with the LLaMA tokenizer — goes through the proxy to the stand-in upstream
- * (test/helpers/fake-llm.ts) that answers each with its true length at `--ms-per-token`, at most `--concurrency`
+ * (bench/lib/fake-llm.ts) that answers each with its true length at `--ms-per-token`, at most `--concurrency`
  * at a time. The same burst runs, in the same process and run, under:
  *   fcfs          arrival order (the control)
  *   sjf           shortest *predicted* first
@@ -25,21 +25,21 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
-import { trainBaseline } from "../src/baselines/index.js";
-import { DEFAULT_FEATURES } from "../src/baselines/ngram/features.js";
-import { DEFAULT_TRAIN } from "../src/baselines/ngram/model.js";
-import { bucketOf, uniformBuckets } from "../src/data/buckets.js";
-import type { PreparedRecord, PreparedScheme } from "../src/data/records.js";
-import { LengthPredictor } from "../src/predictor/length-predictor.js";
-import { fromLengthPredictor, type ProxyPredictor } from "../src/proxy/predictor.js";
-import type { PolicyName } from "../src/proxy/scheduler.js";
-import { buildProxy } from "../src/proxy/server.js";
-import { loadTokenizer } from "../src/tokenizers/index.js";
-import { writeJsonAtomic } from "../src/util/atomic.js";
-import { parseNumberOption } from "../src/util/number-option.js";
-import { createRng } from "../src/util/rng.js";
-import { sharedDataFile } from "../src/util/paths.js";
-import { startFakeLlm } from "../test/helpers/fake-llm.js";
+import { trainBaseline } from "../../src/baselines/index.js";
+import { DEFAULT_FEATURES } from "../../src/baselines/ngram/features.js";
+import { DEFAULT_TRAIN } from "../../src/baselines/ngram/model.js";
+import { bucketOf, uniformBuckets } from "../../src/data/buckets.js";
+import type { PreparedRecord, PreparedScheme } from "../../src/data/records.js";
+import { LengthPredictor } from "../../src/predictor/length-predictor.js";
+import { fromLengthPredictor, type ProxyPredictor } from "../../src/proxy/predictor.js";
+import type { PolicyName } from "../../src/proxy/scheduler.js";
+import { buildProxy } from "../../src/proxy/server.js";
+import { loadTokenizer } from "../../src/tokenizers/index.js";
+import { writeJsonAtomic } from "../../src/util/atomic.js";
+import { parseNumberOption } from "../../src/util/number-option.js";
+import { createRng } from "../../src/util/rng.js";
+import { sharedDataFile } from "../../src/util/paths.js";
+import { startFakeLlm } from "../lib/fake-llm.js";
 
 const { values: args } = parseArgs({
   options: {

@@ -3,20 +3,22 @@
  * op and against no dropout, in one process with the variants interleaved step by step (so they share the
  * machine's load). Same graph as DistilBertModel's training graph (src/model/distilbert-forward.ts), classification head.
  *
- * Usage: npx tsx bench/dropout-step.ts [--preset tiny|base] [--batch 32] [--seq 40] [--runs 4] [--variants keyed,ort,none] [--profile]
+ * Usage: npm run bench:engine:dropout-step -- [--preset tiny|base] [--batch 32] [--seq 40] [--runs 4] [--variants keyed,ort,none] [--profile]
  * Prints one JSON line: mean and median step seconds per variant (first step of each dropped as warm-up) and
  * the ratios of the first variant to the others; --profile also prints ORT kernel time per op type (stderr).
  */
-import { printOrtProfile } from "./ort-profile.js";
-import { Graph } from "../src/engine/graph.js";
-import * as op from "../src/engine/ops.js";
-import { Trainer } from "../src/engine/optim.js";
-import { stepSeed } from "../src/engine/random.js";
-import { i64 } from "../src/engine/session.js";
-import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
-import { buildForward } from "../src/model/distilbert-forward.js";
-import { initParams, paramSpecs } from "../src/model/params.js";
-import { createRng } from "../src/util/rng.js";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { printOrtProfile } from "../lib/ort-profile.js";
+import { Graph } from "../../src/engine/graph.js";
+import * as op from "../../src/engine/ops.js";
+import { Trainer } from "../../src/engine/optim.js";
+import { stepSeed } from "../../src/engine/random.js";
+import { i64 } from "../../src/engine/session.js";
+import { PRESETS, type DistilBertConfig } from "../../src/model/config.js";
+import { buildForward } from "../../src/model/distilbert-forward.js";
+import { initParams, paramSpecs } from "../../src/model/params.js";
+import { createRng } from "../../src/util/rng.js";
 
 const argv = process.argv.slice(2);
 const arg = (name: string, dflt: string): string => {
@@ -40,7 +42,7 @@ async function makeTrainer(v: "keyed" | "ort" | "none") {
   const key = g.input("dropout_seed", "int64", []);
   const { logits } = buildForward(g, c, (n) => byName.get(n)!, ids, mask, { training: true, ...(v === "keyed" ? { dropoutKey: key } : { dropoutSeed: 0 }) });
   const loss = op.softmaxCrossEntropy(logits, g.input("labels", "int64", ["batch"]));
-  const profilePrefix = argv.includes("--profile") ? `/tmp/lenpred-dropout-${v}` : undefined;
+  const profilePrefix = argv.includes("--profile") ? join(tmpdir(), `lenpred-dropout-${v}`) : undefined;
   return Trainer.create({ graph: g, loss, params, initial: initParams(c, 0), adamw: {}, mode: "split", session: { profilePrefix } });
 }
 

@@ -14,17 +14,17 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bucketOf } from "../src/data/buckets.js";
-import { OnlineLearner } from "../src/online/learner.js";
-import { readTrace, replay, summarize, type ReplayRecord } from "../src/online/replay.js";
-import { OnlineService } from "../src/online/service.js";
-import { ObservationStore } from "../src/online/store.js";
-import { LengthPredictor } from "../src/predictor/length-predictor.js";
-import type { Prediction, Predictor } from "../src/predictor/types.js";
-import { buildProfile, buildTrace, simulatePolicy, syntheticPredictions, type Predictions } from "../src/simulate/index.js";
-import { loadTokenizer } from "../src/tokenizers/index.js";
-import { sharedDataFile, repoRoot } from "../src/util/paths.js";
-import { runMain, round } from "./common.js";
+import type { bucketOf } from "../../src/data/buckets.js";
+import { OnlineLearner } from "../../src/online/learner.js";
+import { readTrace, replay, summarize, type ReplayRecord } from "../../src/online/replay.js";
+import { OnlineService } from "../../src/online/service.js";
+import { ObservationStore } from "../../src/online/store.js";
+import { LengthPredictor } from "../../src/predictor/length-predictor.js";
+import type { Prediction, Predictor } from "../../src/predictor/types.js";
+import { buildProfile, buildTrace, simulatePolicy, syntheticPredictions, type Predictions } from "../../src/simulate/index.js";
+import { loadTokenizer } from "../../src/tokenizers/index.js";
+import { sharedDataFile, repoRoot } from "../../src/util/paths.js";
+import { runMain, round } from "../lib/common.js";
 
 const args = process.argv.slice(2);
 const arg = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:latency [-- --json] [--rounds 5] [--variants a,b,...]`
+ * `npm run bench:engine:latency [-- --json] [--rounds 5] [--variants a,b,...]`
  *
  * Single-prompt latency (1 × 40) and batched throughput (32 × 40) of DistilBERT-base's `model.onnx`
  * (random init, float32) under plain onnxruntime-node, for several export forms and session options, all
@@ -8,13 +8,13 @@
  * (all threads) per single prompt, batched seq/s, and ratios to the first variant listed (by default
  * "engine": the export before 2026-11-25, 2 threads, spinning off, optimisation "all"), plus the matmul floor.
  */
-import { Graph } from "../src/engine/graph.js";
-import * as op from "../src/engine/ops.js";
-import { f32, i64, Session, type SessionOptions } from "../src/engine/session.js";
-import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
-import { buildInferenceOnnx, type ExportOptions } from "../src/model/export-onnx.js";
-import { initParams } from "../src/model/params.js";
-import { median, round, runMain, syntheticIds } from "./common.js";
+import { Graph } from "../../src/engine/graph.js";
+import * as op from "../../src/engine/ops.js";
+import { f32, i64, Session, type SessionOptions } from "../../src/engine/session.js";
+import { PRESETS, type DistilBertConfig } from "../../src/model/config.js";
+import { buildInferenceOnnx, type ExportOptions } from "../../src/model/export-onnx.js";
+import { initParams } from "../../src/model/params.js";
+import { median, round, runMain, syntheticIds } from "../lib/common.js";
 
 interface Variant { name: string; exportOpts: ExportOptions; session: SessionOptions }
 
@@ -43,7 +43,7 @@ function parseArgs(argv: string[]) {
     else if (k === "--variants") a.variants = argv[++i]!.split(",");
     else if (k === "--help" || k === "-h") {
       console.log([
-        "usage: npm run bench:latency -- [--json] [--rounds N] [--variants a,b,...]",
+        "usage: npm run bench:engine:latency -- [--json] [--rounds N] [--variants a,b,...]",
         "DistilBERT-base model.onnx (float32, random init): single prompt 1×40 (ms) and forward 32×40 (seq/s) for",
         "export forms × session options, measured interleaved; ratios are to the first variant listed.",
         `  --variants  comma-separated, from: ${VARIANTS.map((v) => v.name).join(", ")}`,

@@ -1,9 +1,10 @@
 /** Summarise an onnxruntime profile trace (written with the session's profilePrefix): kernel time per op type. */
 import { readdirSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /** Print the top op types by kernel time of the newest trace whose name starts with `prefix` in `dir`, to stderr. */
-export function printOrtProfile(prefix: string, label: string, top = 20, dir = "/tmp"): void {
+export function printOrtProfile(prefix: string, label: string, top = 20, dir = tmpdir()): void {
   const file = readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => join(dir, f))
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   if (!file) return;

@@ -2,7 +2,7 @@
  * Fuzzer for `lenpred serve`: malformed and random requests (bad JSON, wrong types, huge bodies, odd
  * unicode, deep nesting, wrong methods/paths/content types, broken HTTP on raw sockets) plus some valid
  * ones. It records every status; the contract is "no 5xx other than deliberate 503s" and the server
- * still answers afterwards. Used by test/serve.test.ts (1,000 requests) and bench/serve.ts (10,000).
+ * still answers afterwards. Used by test/serve.test.ts (1,000 requests) and bench/serve/serve.ts (10,000).
  */
 import http from "node:http";
 import net from "node:net";

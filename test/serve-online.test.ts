@@ -162,3 +162,68 @@ describe("POST /v1/observe and online predictions", () => {
     expect(doc.components.schemas.Prediction.properties).toHaveProperty("reserveTokens");
   });
 });
+
+describe("online learning with the model in the worker thread", () => {
+  it("learns the n-gram readout from features the worker sends: same predictions as the in-process learner", async () => {
+    const { NgramPredictor } = await import("../src/baselines/ngram/model.js");
+    const { bucketCount } = await import("../src/data/buckets.js");
+    const { createRng } = await import("../src/util/rng.js");
+    const { LengthPredictor } = await import("../src/predictor/length-predictor.js");
+    const { join } = await import("node:path");
+    const { SCHEME } = await import("./helpers/synthetic-base.js");
+    const rng = createRng(1);
+    const hashBits = 10, H = 16, k = bucketCount(SCHEME);
+    const r = (n: number, s: number) => Float32Array.from({ length: n }, () => (rng.next() - 0.5) * 2 * s);
+    const ngram = new NgramPredictor(SCHEME, "bert-base-uncased", { hashBits, bigrams: false, lineStartWords: 0, charNgrams: [], lengthFeatures: false }, "regression",
+      { hidden: H, E: r((1 << hashBits) * H, 1), b1: new Float32Array(H).fill(0.2), W: r(H * k, 0.1), bc: new Float32Array(k), R: r(H, 0.05), br: Float32Array.of(Math.log(60)) });
+    const dir = join(tempDir("lenpred-serve-online-ngram-"), "ngram");
+    await ngram.save(dir);
+    // The target answers "elaborate" prompts with ~400 tokens and "brief" ones with ~25: only the n-gram readout can learn that.
+    const data = Array.from({ length: 120 }, (_, i) => ({ prompt: `${i % 2 ? "elaborate essay" : "brief answer"} topic ${i % 13}`, output_tokens: i % 2 ? 400 : 25, model: "t" }));
+    const run = async (source: Partial<ServeOptions>) => {
+      const app = await buildServer({ maxWaitMs: 0, online: {}, ...source } as ServeOptions);
+      apps.push(app);
+      const url = await app.listen({ port: 0, host: "127.0.0.1" });
+      await app.lenpred.ready;
+      for (let i = 0; i < data.length; i += 20) {
+        expect((await call(url, "/v1/observe", { observations: data.slice(i, i + 20) })).status).toBe(202);
+        await app.lenpred.online!.idle();
+      }
+      const out = [];
+      for (const prompt of ["elaborate essay topic 99", "brief answer topic 99"]) out.push((await call(url, "/v1/predict", { prompt, model: "t" })).json);
+      return out;
+    };
+    const inWorker = await run({ modelDir: dir });
+    const inProcess = await run({ predictor: LengthPredictor.load(dir) });
+    for (const [i, p] of inWorker.entries()) {
+      expect(p.expectedTokens).toBeCloseTo(inProcess[i].expectedTokens, 3);
+      expect(p.reserveTokens).toBe(inProcess[i].reserveTokens);
+    }
+    // The readout learned the difference (calibration alone gives both prompts one scale).
+    expect(inWorker[0].expectedTokens / inWorker[1].expectedTokens).toBeGreaterThan(3);
+  });
+
+  it("answers 503 + Retry-After when the not-yet-learned backlog is at its bound", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    class Gated extends SyntheticBase {
+      override async predictBatch(prompts: string[]) {
+        await gate;
+        return super.predictBatch(prompts);
+      }
+    }
+    const { app, url } = await serve({ maxBacklog: 3 }, { predictor: new Gated() });
+    try {
+    expect((await call(url, "/v1/observe", { observations: syntheticStream(3, 1, 0.1, 1) })).status).toBe(202);
+    await new Promise((r) => setImmediate(r));
+    const full = await call(url, "/v1/observe", { prompt: "len=5 x", output_tokens: 5 });
+    expect(full.status).toBe(503);
+    expect(full.headers.get("retry-after")).toBe("1");
+    expect(full.json.error.message).toMatch(/waiting to be learned/);
+    } finally {
+      release();
+    }
+    await app.lenpred.online!.idle();
+    expect((await call(url, "/v1/observe", { prompt: "len=5 x", output_tokens: 5 })).status).toBe(202);
+  });
+});

@@ -101,6 +101,7 @@ export class OnlineLearner {
   private readonly baseCacheSize: number;
   private queue: { obs: ValidObservation[]; resolve: () => void; reject: (e: Error) => void }[] = [];
   private queued = 0;
+  private learning = 0;
   private draining: Promise<void> | undefined;
   /** Observations refused for the model cap (visible in metrics). */
   refused = 0;
@@ -259,11 +260,14 @@ export class OnlineLearner {
         n += c.obs.length;
       }
       this.queued -= n;
+      this.learning = n;
       try {
         await this.learn(calls.flatMap((c) => c.obs));
         for (const c of calls) c.resolve();
       } catch (e) {
         for (const c of calls) c.reject(e as Error);
+      } finally {
+        this.learning = 0;
       }
     }
   }
@@ -271,6 +275,11 @@ export class OnlineLearner {
   /** Observations waiting to be learned. */
   get backlog(): number {
     return this.queued;
+  }
+
+  /** Observations accepted and not learned yet: the backlog and the batch being learned (what bounds memory). */
+  get pending(): number {
+    return this.queued + this.learning;
   }
 
   /** Resolves once every queued observation is learned. */

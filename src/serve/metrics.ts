@@ -181,7 +181,7 @@ function registerOnlineMetrics(registry: Registry, svc: OnlineService): void {
   new Gauge({
     name: `${PREFIX}observations_backlog`, help: "Observations accepted but not learned yet.", registers: [registry],
     collect() {
-      this.set(svc.learner.backlog);
+      this.set(svc.learner.pending);
     },
   });
   perModel("online_window_observations", "Observations in the sliding window the online quality gauges are computed over.", (t) => t.window);

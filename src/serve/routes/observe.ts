@@ -79,9 +79,9 @@ export const observeRoute: FastifyPluginAsync<ServeContext> = async (app, { stat
     if (!svc || state.status !== "ready") {
       return sendUnavailable(reply, state.status === "closing" ? "server is shutting down" : state.status === "failed" ? "model failed to load" : "model is loading");
     }
-    if (svc.learner.backlog >= maxBacklog) {
+    if (svc.learner.pending >= maxBacklog) {
       metrics.observeRequests.inc({ result: "overloaded" });
-      return sendUnavailable(reply, `${svc.learner.backlog} observations are waiting to be learned (limit ${maxBacklog}); retry later`, 1);
+      return sendUnavailable(reply, `${svc.learner.pending} observations are waiting to be learned (limit ${maxBacklog}); retry later`, 1);
     }
     let r: { accepted: number; lastSeq?: number };
     try {
@@ -111,7 +111,7 @@ export const observeRoute: FastifyPluginAsync<ServeContext> = async (app, { stat
     const fin = (v: number) => (Number.isFinite(v) ? v : null);
     return {
       ...s,
-      backlog: svc.learner.backlog,
+      backlog: svc.learner.pending,
       durable: svc.store !== undefined,
       targets: s.targets.map((t) => ({ ...t, mae: fin(t.mae), coverage: fin(t.coverage), kendallTau: fin(t.kendallTau), baseMae: fin(t.baseMae), baseCoverage: fin(t.baseCoverage), scale: fin(t.scale), slope: fin(t.slope) })),
     };

@@ -54,6 +54,8 @@ export interface ServiceStats {
   retrains: number;
   retrainsAccepted: number;
   lastRetrain: RetrainResult[];
+  /** Whether a retrain is running now. */
+  retraining: boolean;
 }
 
 export class OnlineService {
@@ -249,6 +251,7 @@ export class OnlineService {
       retrains: this.retrainCount,
       retrainsAccepted: this.retrainsAccepted,
       lastRetrain: [...this.lastRetrain.values()],
+      retraining: this.retraining !== undefined,
       ...(this.store ? { store: { ...this.store.counters, lastSeq: this.store.lastSeq } } : {}),
     };
   }

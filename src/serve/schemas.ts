@@ -144,7 +144,7 @@ export const observeStatsSchema = {
       },
     },
     accepted: { type: "integer" }, refused: { type: "integer" }, resumed: { type: "integer" }, backlog: { type: "integer" },
-    retrains: { type: "integer" }, retrainsAccepted: { type: "integer" }, durable: { type: "boolean" },
+    retrains: { type: "integer" }, retrainsAccepted: { type: "integer" }, retraining: { type: "boolean" }, durable: { type: "boolean" },
     store: { type: "object", additionalProperties: { type: "integer" } },
     lastRetrain: { type: "array", items: { type: "object", additionalProperties: true } },
   },

@@ -98,6 +98,7 @@ export function register(program: Command): void {
             // Never logged: the ready line carries no options.
             ...(observeToken ? { observeToken } : {}),
             quantile: o.quantile, maxModels: o.maxModels, retrainEvery: o.retrainEvery, maxObservations: o.maxObservations,
+            ...(model !== undefined && !o.worker ? { modelDir: model } : {}),
           },
           logger: { level: o.logLevel },
         });

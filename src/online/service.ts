@@ -172,6 +172,7 @@ export class OnlineService {
     this.sinceRetrain.set(model, 0);
     const run = this.runRetrain(model, { ...this.retrainCfg, ...overrides });
     this.retraining = run.finally(() => { this.retraining = undefined; });
+    this.retraining.catch(() => undefined); // the caller handles `run`; this copy must not be an unhandled rejection
     return run;
   }
 

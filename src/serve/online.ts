@@ -37,6 +37,8 @@ export interface ServeOnlineOptions {
   maxObservations?: number;
   /** Most observations accepted but not yet learned; beyond it `POST /v1/observe` answers 503 + Retry-After (default 50,000). */
   maxBacklog?: number;
+  /** The base's model directory when the predictor is injected (`--no-worker`): retraining starts from its DistilBERT member. */
+  modelDir?: string;
   /** Write a snapshot after this many learned observations (OnlineService's default 5000). */
   snapshotEvery?: number;
 }
@@ -53,6 +55,7 @@ async function validationMae(dir: string | undefined): Promise<number | undefine
 /** Open the learner and its service over a loaded base; predictions go through `batcher`. */
 export async function openOnline(base: BasePredictor, batcher: MicroBatcher, o: ServeOnlineOptions, limits: ServeLimits, modelSpec?: string): Promise<OnlineService> {
   // A bundled name or hub id resolves to the directory the worker loaded (already downloaded by then).
+  modelSpec = o.modelDir ?? modelSpec;
   const modelDir = modelSpec === undefined ? undefined : await (await import("../predictor/bundled.js")).resolveModelDir(modelSpec).catch(() => undefined);
   // What the learner predicts through: the micro-batcher (no quantile: the learner reserves itself and the
   // route decodes a request's quantile). `inner` lets the learner find in-process ensemble members.

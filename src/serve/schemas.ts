@@ -76,7 +76,8 @@ export const predictionSchema = {
     expectedTokens: { type: "number", description: "Point estimate in tokens." },
     probabilities: { type: "array", items: { type: "number" }, description: "Per-bucket probabilities, when the predictor has them." },
     reserveTokens: {
-      type: "integer",
+      // Whole tokens once learned; the base's own reservation (a bucket edge) before, which may be fractional.
+      type: "number",
       description: "Tokens to reserve so that the output fits with the server's reservation level (`--quantile`, default 0.9): the calibrated quantile of the length, continuous, may exceed the last bucket edge (online learning).",
     },
     model: { type: "string", description: "Target model the prediction was made for (online learning)." },

@@ -9,7 +9,7 @@
  * 2. Retrain: predict p99 (novel prompts, 4 clients) while a background DistilBERT retrain runs in its child
  *    process vs none, same server, same run (`--no-worker` server: retraining swaps an in-process member).
  *
- *   npm run bench:online-serve [-- --rounds 3 --duration 5 --connections 64 --model alpaca-s3 --no-retrain]
+ *   npm run bench:online-serve [-- --rounds 3 --duration 5 --connections 64 --batches 1,10 --model alpaca-s3 --no-retrain]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -86,7 +86,7 @@ async function ingest(): Promise<void> {
   const durable = await startServer(["--state-dir", join(dir, "state")]);
   const memory = await startServer([]);
   try {
-    for (const batch of [1, 10]) {
+    for (const batch of (arg("--batches") ?? "1,10").split(",").map(Number)) {
       const res: Record<string, number[]> = { durable: [], memory: [] };
       for (let round_ = 0; round_ < ROUNDS; round_++) {
         const order: Array<[string, Server]> = round_ % 2 === 0 ? [["durable", durable], ["memory", memory]] : [["memory", memory], ["durable", durable]];

@@ -1,7 +1,7 @@
 /**
  * Cost of the counter-based dropout (engine/random.ts) in a DistilBERT training step, against ORT's Dropout
  * op and against no dropout, in one process with the variants interleaved step by step (so they share the
- * machine's load). Same graph as DistilBertModel's training graph (src/model/graph.ts), classification head.
+ * machine's load). Same graph as DistilBertModel's training graph (src/model/distilbert-forward.ts), classification head.
  *
  * Usage: npx tsx bench/dropout-step.ts [--preset tiny|base] [--batch 32] [--seq 40] [--runs 4] [--variants keyed,ort,none] [--profile]
  * Prints one JSON line: mean and median step seconds per variant (first step of each dropped as warm-up) and
@@ -14,7 +14,7 @@ import { Trainer } from "../src/engine/optim.js";
 import { stepSeed } from "../src/engine/random.js";
 import { i64 } from "../src/engine/session.js";
 import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
-import { buildForward } from "../src/model/graph.js";
+import { buildForward } from "../src/model/distilbert-forward.js";
 import { initParams, paramSpecs } from "../src/model/params.js";
 import { createRng } from "../src/util/rng.js";
 

@@ -20,7 +20,7 @@ import { Graph, type Tensor } from "../src/engine/graph.js";
 import * as op from "../src/engine/ops.js";
 import { Trainer } from "../src/engine/optim.js";
 import { i64, Session } from "../src/engine/session.js";
-import type { NamedTensors } from "../src/model/tensors.js";
+import type { NamedTensors } from "../src/engine/tensors.js";
 import { createRng } from "../src/util/rng.js";
 import { median } from "./common.js";
 

@@ -14,7 +14,7 @@ import { Graph } from "../src/engine/graph.js";
 import * as op from "../src/engine/ops.js";
 import { f32, i64, Session } from "../src/engine/session.js";
 import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
-import { DistilBertModel } from "../src/model/distilbert.js";
+import { DistilBertModel } from "../src/model/distilbert-trainable.js";
 import { buildInferenceOnnx } from "../src/model/export-onnx.js";
 import { initParams } from "../src/model/params.js";
 import { median, round, runMain, syntheticIds } from "./common.js";

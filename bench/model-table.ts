@@ -15,7 +15,7 @@ import { readPreparedSplit } from "../src/metrics/prepared.js";
 import { parseConfig } from "../src/model/config.js";
 import { countParams } from "../src/model/params.js";
 import { LengthPredictor } from "../src/predictor/length-predictor.js";
-import { readModelMeta } from "../src/predictor/load.js";
+import { readModelMeta } from "../src/model-dir/index.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -7,7 +7,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { DistilBertModel } from "../src/model/distilbert.js";
+import { DistilBertModel } from "../src/model/distilbert-trainable.js";
 import { PRESETS } from "../src/model/config.js";
 import { loadTokenizer } from "../src/tokenizers/index.js";
 import { collate, lengthGroupedBatches, realTokens } from "../src/train/batching.js";

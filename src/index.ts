@@ -1,10 +1,11 @@
 /** Library entry point: the typed API of lenpred. */
 export * from "./data/buckets.js";
 export type * from "./data/records.js";
-export type * from "./predictor/types.js";
+export type * from "./model/prediction.js";
 export { LenpredError } from "./util/errors.js";
 export { LengthPredictor, type LengthPredictorOptions, type PredictOptions } from "./predictor/length-predictor.js";
-export { loadPredictor, readModelMeta, type ModelMeta } from "./predictor/load.js";
+export { loadPredictor, registerModelKind, type ModelKindLoader } from "./predictor/load.js";
+export { readModelMeta, type ModelMeta } from "./model-dir/index.js";
 export { bundledModels, bundledModelsDir, DEFAULT_MODEL, resolveBundledModel, resolveModelDir } from "./predictor/bundled.js";
 export { hubSnapshot, hubCacheDir, parseRepoSpec, type HubOptions, type SnapshotFile } from "./hub/client.js";
 export { loadTokenizer, tokenizerJsonPath, type Tokenizer } from "./tokenizers/index.js";

@@ -9,7 +9,7 @@ import { distributionMedian, trainNgram, DEFAULT_TRAIN } from "../src/baselines/
 import { DEFAULT_FEATURES, extractFeatures } from "../src/baselines/ngram/features.js";
 import { computeMetrics } from "../src/metrics/metrics.js";
 import { loadPredictor } from "../src/predictor/load.js";
-import type { Prediction } from "../src/predictor/types.js";
+import type { Prediction } from "../src/model/prediction.js";
 import { runCli } from "./helpers/cli.js";
 import { syntheticRecords, writePrepared } from "./helpers/prepared-fixture.js";
 import { tempDir } from "./helpers/tmp.js";

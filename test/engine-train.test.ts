@@ -6,9 +6,10 @@ import { describe, expect, it } from "vitest";
 import { Graph, type Tensor } from "../src/engine/graph.js";
 import * as op from "../src/engine/ops.js";
 import { AdamWArena } from "../src/engine/adamw-kernel.js";
-import { adamwUpdate, linearWarmupDecay, Trainer } from "../src/engine/optim.js";
+import { adamwUpdate, Trainer } from "../src/engine/optim.js";
+import { linearWarmupDecay } from "../src/engine/schedule.js";
 import { f32, i64 } from "../src/engine/session.js";
-import type { NamedTensors } from "../src/model/tensors.js";
+import type { NamedTensors } from "../src/engine/tensors.js";
 import { createRng } from "../src/util/rng.js";
 
 /** loss = ½·Σ(w − t)² + ½·Σ(b − u)² → grads w − t and b − u. */

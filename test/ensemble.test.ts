@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { bucketOf, uniformBuckets, type BucketScheme } from "../src/data/buckets.js";
 import { LengthPredictor } from "../src/predictor/length-predictor.js";
 import { loadPredictor } from "../src/predictor/load.js";
-import type { Prediction, Predictor } from "../src/predictor/types.js";
+import type { Prediction, Predictor } from "../src/model/prediction.js";
 import { writeTinyModel } from "./helpers/predictor-fixtures.js";
 import { tempDir } from "./helpers/tmp.js";
 

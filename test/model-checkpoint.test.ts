@@ -7,7 +7,7 @@ import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
 import { f16BitsToF32, f32ToF16Bits } from "../src/model/half.js";
 import { countParams, initParams, paramSpecs } from "../src/model/params.js";
 import { writeSafetensors } from "../src/model/safetensors.js";
-import { numel, type NamedTensors } from "../src/model/tensors.js";
+import { numel, type NamedTensors } from "../src/engine/tensors.js";
 import { LenpredError } from "../src/util/errors.js";
 import { tempDir } from "./helpers/tmp.js";
 

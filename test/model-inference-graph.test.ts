@@ -1,13 +1,13 @@
 /**
  * The inference export's graph forms (src/model/inference-graph.ts): the default (standard ops, last layer
- * without key/value projections), its ablations, the contrib-op form and graph.ts's form must all give the
+ * without key/value projections), its ablations, the contrib-op form and distilbert-forward.ts's form must all give the
  * engine's logits within 1e-4 under plain onnxruntime-node, for padded batches and other batch sizes and
  * sequence lengths in the same session (dynamic axes).
  */
 import ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
-import { DistilBertModel } from "../src/model/distilbert.js";
+import { DistilBertModel } from "../src/model/distilbert-trainable.js";
 import { buildInferenceOnnx, type ExportOptions } from "../src/model/export-onnx.js";
 import { initParams } from "../src/model/params.js";
 import { batchOf, lively } from "./helpers/lively-model.js";
@@ -33,7 +33,7 @@ const FORMS: [string, ExportOptions, boolean][] = [
   ["standard ops, MatMul + Add, plain last layer", { inference: { gemm2d: false, reassociateLast: false } }, false],
   ["contrib ops, reassociated last layer", { form: "contrib" }, true],
   ["contrib ops with SkipLayerNormalization, plain last layer", { form: "contrib", inference: { skipLayerNorm: true, reassociateLast: false } }, true],
-  ["engine form (graph.ts)", { form: "engine" }, false],
+  ["engine form (distilbert-forward.ts)", { form: "engine" }, false],
 ];
 
 const hasContrib = (bytes: Uint8Array) => Buffer.from(bytes).includes("com.microsoft");

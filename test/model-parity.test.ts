@@ -12,7 +12,7 @@ import { grad } from "../src/engine/autodiff.js";
 import { Session, i64 } from "../src/engine/session.js";
 import { loadModelDir, saveModelDir } from "../src/model/checkpoint.js";
 import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
-import { buildGraph, DistilBertModel } from "../src/model/distilbert.js";
+import { buildGraph, DistilBertModel } from "../src/model/distilbert-trainable.js";
 import { buildInferenceOnnx, exportInferenceOnnx } from "../src/model/export-onnx.js";
 import { externalizeInitializers } from "../src/model/onnx-external.js";
 import { initParams } from "../src/model/params.js";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../src/model/half.js";
 import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from "../src/model/safetensors.js";
-import type { NamedTensors } from "../src/model/tensors.js";
+import type { NamedTensors } from "../src/engine/tensors.js";
 import { LenpredError } from "../src/util/errors.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -163,5 +163,24 @@ describe("safetensors", () => {
     const file = join(dir, "mem.safetensors");
     await writeSafetensors(file, sample(), { dtype: "F16" });
     expect(Buffer.from(encodeSafetensors(sample(), { dtype: "F16" })).equals(readFileSync(file))).toBe(true);
+  });
+});
+
+describe("training checkpoints", () => {
+  it("reads an optimizer.safetensors written by the former in-memory codec (train/tensor-file.ts) bit-exactly", async () => {
+    // test/fixtures/legacy-optimizer.safetensors was written by that codec before it was removed.
+    const { tensors, metadata } = await readSafetensors(join(import.meta.dirname, "fixtures", "legacy-optimizer.safetensors"));
+    expect(metadata).toEqual({});
+    const want: [string, number[], number[]][] = [
+      ["m.distilbert.embeddings.word_embeddings.weight", [2, 3], [1 / 3, -0, 1e-40, -2.5, 3.4e38, 7]],
+      ["p.classifier.bias", [3], [0.1, -0.2, 0.3]],
+      ["v.classifier.bias", [3], [1e-8, 2e-8, 3e-8]],
+    ];
+    expect([...tensors.keys()].sort()).toEqual(want.map((w) => w[0]));
+    for (const [name, shape, values] of want) {
+      const t = tensors.get(name)!;
+      expect(t.shape).toEqual(shape);
+      expect([...new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length)]).toEqual([...new Uint32Array(Float32Array.from(values).buffer)]);
+    }
   });
 });

@@ -12,7 +12,7 @@ import { uniformBuckets } from "../src/data/buckets.js";
 import { loadModelDir, saveModelDir } from "../src/model/checkpoint.js";
 import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
 import { f32ToBf16Bits, f32ToF16Bits } from "../src/model/half.js";
-import { DistilBertModel } from "../src/model/distilbert.js";
+import { DistilBertModel } from "../src/model/distilbert-trainable.js";
 import { initParams } from "../src/model/params.js";
 import { repoRoot } from "../src/util/paths.js";
 import { tempDir } from "./helpers/tmp.js";

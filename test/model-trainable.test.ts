@@ -1,10 +1,10 @@
 /** DistilBertModel as the training loop uses it: heads and their losses, exact resume, errors. */
 import { afterAll, describe, expect, it } from "vitest";
 import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
-import { DistilBertModel } from "../src/model/distilbert.js";
+import { DistilBertModel } from "../src/model/distilbert-trainable.js";
 import { regressionTarget, tokensFromOutput } from "../src/model/heads.js";
 import { initParams, paramSpecs } from "../src/model/params.js";
-import type { NamedTensors } from "../src/model/tensors.js";
+import type { NamedTensors } from "../src/engine/tensors.js";
 import { LenpredError } from "../src/util/errors.js";
 import { createRng } from "../src/util/rng.js";
 import { referenceCrossEntropy, referenceForward } from "./reference/distilbert-f64.js";

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LengthPredictor } from "../src/predictor/length-predictor.js";
-import { readModelMeta } from "../src/predictor/load.js";
+import { readModelMeta } from "../src/model-dir/index.js";
 
 const modelsDir = join(import.meta.dirname, "..", "models");
 /** The committed defaults (a user's own models trained into models/ are not checked here). */

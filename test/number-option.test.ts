@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseNumberOption } from "../src/util/number-option.js";
+import { parseNumberOption, parseQuantileOption } from "../src/util/number-option.js";
 import { runCli } from "./helpers/cli.js";
 
 describe("numeric options", () => {
@@ -14,6 +14,17 @@ describe("numeric options", () => {
     expect(() => parseNumberOption("--x", "0", { int: true, min: 1 })).toThrow("--x expects an integer >= 1, got '0'");
     expect(() => parseNumberOption("--f", "1", { min: 0, max: 1, maxExclusive: true })).toThrow("--f expects a number >= 0 and < 1, got '1'");
     expect(() => parseNumberOption("--f", "Infinity")).toThrow("--f expects a number");
+  });
+  it("parses a quantile level strictly inside (0, 1)", () => {
+    expect(parseQuantileOption("--quantile", "0.9")).toBe(0.9);
+    for (const bad of ["0", "1", "2", "-0.5", "", "abc", "NaN"]) {
+      expect(() => parseQuantileOption("--quantile", bad)).toThrow(`--quantile must be in (0, 1), got '${bad}'`);
+    }
+  });
+  it("a bad --quantile exits 2 with one error line, before the model is loaded", () => {
+    const r = runCli(["predict", "--model", "/nonexistent-model-dir", "--quantile", "1.5", "x"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toEqual(["lenpred: error: --quantile must be in (0, 1), got '1.5'"]);
   });
   it("a bad numeric option exits 2 with one error line in every subcommand", () => {
     for (const args of [["prepare", "-i", "x", "-o", "y", "--num-buckets", "0"], ["serve", "--synthetic", "--port", "-1"], ["simulate", "--data", "x", "--limit", "-1"]]) {

@@ -2,11 +2,11 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { bucketMidpoint, uniformBuckets } from "../src/data/buckets.js";
-import { normalQuantile } from "../src/predictor/decode.js";
-import { DistilBertPredictor } from "../src/predictor/distilbert.js";
+import { normalQuantile } from "../src/model/decode.js";
+import { DistilBertPredictor } from "../src/predictor/distilbert-predictor.js";
 import { LengthPredictor } from "../src/predictor/length-predictor.js";
 import { loadPredictor } from "../src/predictor/load.js";
-import type { Prediction, Predictor } from "../src/predictor/types.js";
+import type { Prediction, Predictor } from "../src/model/prediction.js";
 import { ID, referenceOutputs, writeTinyModel } from "./helpers/predictor-fixtures.js";
 import { tempDir } from "./helpers/tmp.js";
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterAll, describe, expect, it } from "vitest";
 import { bucketOf, upperBound, type BucketScheme } from "../src/data/buckets.js";
-import { normalQuantile } from "../src/predictor/decode.js";
+import { normalQuantile } from "../src/model/decode.js";
 import { LengthPredictor } from "../src/predictor/length-predictor.js";
 import type { Prediction } from "../src/predictor/types.js";
 import { buildServer } from "../src/serve/server.js";

@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { train } from "../src/train/loop.js";
 import { CHECKPOINT_DIR, TRAINING_FILE, loadRun, recoverOutDir } from "../src/train/run-dir.js";
-import { readTensorFile } from "../src/train/tensor-file.js";
-import type { NamedTensors } from "../src/model/tensors.js";
+import { readSafetensors } from "../src/model/safetensors.js";
+import type { NamedTensors } from "../src/engine/tensors.js";
 import { bowHooks, synthData, testOptions } from "./helpers/train-fixtures.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -149,7 +149,7 @@ describe("training loop", () => {
     expect(res.state.best!.epoch).toBe(bestEpoch);
     expect(h.length).toBe(bestEpoch + 2); // patience 2 after the best epoch
     expect(h.filter((r) => r.best).map((r) => r.epoch)).toContain(bestEpoch);
-    const saved = await readTensorFile(join(out, "weights.safetensors"));
+    const saved = await readSafetensors(join(out, "weights.safetensors"));
     expect(Array.from(saved.tensors.get("w")!.data)).toEqual(Array.from(paramsByEpoch.get(bestEpoch)!));
     expect(JSON.parse(readFileSync(join(out, "lenpred.json"), "utf8")).epoch).toBe(bestEpoch);
   });

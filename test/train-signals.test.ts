@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { train } from "../src/train/loop.js";
 import { CHECKPOINT_DIR, TRAINING_FILE, loadRun, recoverOutDir } from "../src/train/run-dir.js";
-import { readTensorFile } from "../src/train/tensor-file.js";
+import { readSafetensors } from "../src/model/safetensors.js";
 import { repoRoot } from "../src/util/paths.js";
 import { CHILD_OPTIONS, bowHooks, childData, testOptions } from "./helpers/train-fixtures.js";
 import { tempDir } from "./helpers/tmp.js";
@@ -47,7 +47,7 @@ async function assertConsistent(out: string): Promise<void> {
   if (existsSync(join(out, CHECKPOINT_DIR))) await loadRun(out);
   if (existsSync(join(out, "lenpred.json"))) {
     JSON.parse(readFileSync(join(out, "lenpred.json"), "utf8"));
-    await readTensorFile(join(out, "weights.safetensors"));
+    await readSafetensors(join(out, "weights.safetensors"));
   }
 }
 

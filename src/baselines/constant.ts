@@ -6,10 +6,11 @@
 import { join } from "node:path";
 import { bucketCount, bucketMidpoint, type BucketScheme } from "../data/buckets.js";
 import type { PreparedRecord, PreparedScheme } from "../data/records.js";
-import { META_FILE, type ModelMeta } from "../predictor/load.js";
+import { META_FILE, type ModelMeta } from "../model-dir/index.js";
 import { LenpredError } from "../util/errors.js";
-import type { Prediction } from "../predictor/types.js";
-import { bucketPrediction, median, metaNumber, pointPrediction, saveModelDir, SyncPredictor } from "./common.js";
+import type { Prediction } from "../model/prediction.js";
+import { metaNumber, saveModelDir } from "./model-files.js";
+import { bucketPrediction, median, pointPrediction, SyncPredictor } from "./sync-predictor.js";
 
 export class ConstantPredictor extends SyncPredictor {
   constructor(readonly name: "majority" | "median", readonly buckets: BucketScheme, readonly tokenizer: string, private readonly fixed: Prediction) {

@@ -5,9 +5,10 @@
  */
 import type { BucketScheme } from "../data/buckets.js";
 import type { PreparedRecord, PreparedScheme } from "../data/records.js";
-import type { ModelMeta } from "../predictor/load.js";
-import type { Prediction } from "../predictor/types.js";
-import { metaNumber, pointPrediction, saveModelDir, SyncPredictor, wordCount } from "./common.js";
+import type { ModelMeta } from "../model-dir/index.js";
+import type { Prediction } from "../model/prediction.js";
+import { metaNumber, saveModelDir } from "./model-files.js";
+import { pointPrediction, SyncPredictor, wordCount } from "./sync-predictor.js";
 
 export class LinearPredictor extends SyncPredictor {
   readonly name = "linear";

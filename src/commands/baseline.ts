@@ -67,7 +67,7 @@ Every baseline is a Predictor with upperBound = edges[bucket]. Example (see docs
       checkSplit(opts.split);
       const train = await readPreparedSplit(opts.data, opts.trainSplit);
       if (opts.excludeIds) {
-        const { readIdSet } = await import("../baselines/common.js");
+        const { readIdSet } = await import("../baselines/split-predictions.js");
         const ids = await readIdSet(opts.excludeIds);
         const before = train.records.length;
         train.records = train.records.filter((r) => !ids.has(String(r.id)));
@@ -96,7 +96,7 @@ Every baseline is a Predictor with upperBound = edges[bucket]. Example (see docs
         process.stderr.write(`saved model directory ${opts.save}\n`);
       }
       if (opts.out) {
-        const { writeSplitPredictions } = await import("../baselines/common.js");
+        const { writeSplitPredictions } = await import("../baselines/split-predictions.js");
         const target = opts.split === opts.trainSplit ? train : await readPreparedSplit(opts.data, opts.split);
         await writeSplitPredictions(predictor, target.records, opts.out, { probabilities: opts.probabilities });
         process.stderr.write(`wrote ${target.records.length} predictions for ${target.file} to ${opts.out}\n`);

@@ -1,5 +1,6 @@
 /** `lenpred predict`: output-length predictions for one prompt or a JSONL file of prompts. */
 import type { Command } from "commander";
+import { quantileOption } from "../util/number-option.js";
 // A light module (no onnxruntime): the prompt limit and its check.
 import { checkPrompt, DEFAULT_MAX_PROMPT_CHARS } from "../predictor/length-predictor.js";
 
@@ -34,7 +35,7 @@ export function register(program: Command): void {
     .option("--file <jsonl>", "JSONL of prompts: objects with a prompt field (a prepared split works) or JSON strings")
     .option("--out <jsonl>", "write predictions here (default stdout); the format `lenpred eval --preds` reads")
     .option("--field <name>", "prompt field of --file objects", "prompt")
-    .option("--quantile <q>", "conservative mode: smallest bucket whose cumulative probability is ≥ q (e.g. 0.9)")
+    .option("--quantile <q>", "conservative mode: smallest bucket whose cumulative probability is ≥ q (e.g. 0.9)", quantileOption("--quantile"))
     .option("--batch-size <n>", "prompts per ONNX run (grouped by length)", "32")
     .option("--threads <n>", "onnxruntime intra-op threads", "2")
     .option("--max-prompt-chars <n>", "longest prompt accepted (argument, stdin or --file record), in characters", String(DEFAULT_MAX_PROMPT_CHARS))
@@ -52,12 +53,11 @@ Examples:
   lenpred predict --model /tmp/model --file /tmp/alpaca-s3/test.jsonl --out preds.jsonl
   lenpred eval --data /tmp/alpaca-s3 --split test --preds preds.jsonl
 See docs/predict.md.`)
-    .action(async (prompt: string | undefined, o: { model?: string; file?: string; out?: string; field: string; quantile?: string; batchSize: string; threads: string; maxPromptChars: string; probabilities: boolean; progress: boolean }) => {
+    .action(async (prompt: string | undefined, o: { model?: string; file?: string; out?: string; field: string; quantile?: number; batchSize: string; threads: string; maxPromptChars: string; probabilities: boolean; progress: boolean }) => {
       const { LenpredError } = await import("../util/errors.js");
       const { parseNumberOption } = await import("../util/number-option.js");
       const posInt = (v: string, name: string) => parseNumberOption(`--${name}`, v, { int: true, min: 1 });
-      const quantile = o.quantile === undefined ? undefined : Number(o.quantile);
-      if (quantile !== undefined && !(quantile > 0 && quantile < 1)) throw new LenpredError(`--quantile must be in (0, 1), got '${o.quantile}'`);
+      const quantile = o.quantile;
       if (prompt !== undefined && o.file !== undefined) throw new LenpredError("give either a prompt argument or --file, not both");
       const maxPromptChars = posInt(o.maxPromptChars, "max-prompt-chars");
       if (prompt === undefined && o.file === undefined) {

@@ -12,7 +12,7 @@
  * (ORT runs each elementwise op of the update as a separate pass over all parameters).
  */
 import { LenpredError } from "../util/errors.js";
-import type { FloatTensor, NamedTensors } from "../model/tensors.js";
+import type { FloatTensor, NamedTensors } from "./tensors.js";
 import { AdamWArena } from "./adamw-kernel.js";
 import { grad, type GradOptions } from "./autodiff.js";
 import type { Graph, Tensor } from "./graph.js";
@@ -32,17 +32,6 @@ export interface AdamWOptions {
 }
 
 export const defaultDecays = (name: string): boolean => !(name.endsWith("bias") || /layer_?norm/i.test(name));
-
-/**
- * Linear warmup then linear decay to 0, as HF `get_linear_schedule_with_warmup`: the lr of optimizer step
- * `step` (0-based) is peak·step/warmup during warmup, then peak·(total − step)/(total − warmup).
- */
-export function linearWarmupDecay(o: { peakLr: number; warmupSteps: number; totalSteps: number }): (step: number) => number {
-  return (step) => {
-    if (step < o.warmupSteps) return (o.peakLr * step) / Math.max(1, o.warmupSteps);
-    return o.peakLr * Math.max(0, (o.totalSteps - step) / Math.max(1, o.totalSteps - o.warmupSteps));
-  };
-}
 
 /** The per-step scalars of AdamW at (1-based) step t. */
 export function adamwScalars(t: number, lr: number, o: Required<Omit<AdamWOptions, "maxGradNorm" | "decays">>) {

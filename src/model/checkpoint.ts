@@ -12,44 +12,22 @@
  * file and field that is wrong. It also loads a plain HF DistilBERT checkpoint (e.g. `distilbert-base-uncased`,
  * with MLM head keys and no lenpred.json) when asked to, initialising a missing classification head.
  */
-import { existsSync, lstatSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { copyFile, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { validateScheme, type BucketScheme } from "../data/buckets.js";
-import { MAX_JSON_BYTES, META_FILE, modelFile, readModelMeta, type ModelMeta } from "../predictor/load.js";
+import { CONFIG_FILE, LEGACY_ONNX_FILE, MAX_JSON_BYTES, META_FILE, modelFile, ONNX_FILE, readModelMeta, TOKENIZER_FILE, WEIGHTS_FILE, type ModelMeta } from "../model-dir/index.js";
 import { replaceDirAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import { checkModelSize, parseConfig, type DistilBertConfig, type MemoryCheck } from "./config.js";
 import { labelNames, validateHead } from "./heads.js";
 import { initParams, paramSpecs, PREFIX, validateParams } from "./params.js";
 import { readSafetensors, readSafetensorsHeader, writeSafetensors, type StoredDtype } from "./safetensors.js";
-import type { NamedTensors } from "./tensors.js";
+import type { NamedTensors } from "../engine/tensors.js";
 import type { ExportOpset } from "./onnx-opset.js";
 import { asObject } from "../util/fields.js";
 import { readJsonFile } from "../util/json-file.js";
 
-export const CONFIG_FILE = "config.json";
-export const WEIGHTS_FILE = "model.safetensors";
-/** Where the inference export goes: transformers.js looks for `onnx/model.onnx` (its fp32 dtype). */
-export const ONNX_FILE = "onnx/model.onnx";
-/** The flat location: older model directories, and shared-weights exports (external data beside the graph). */
-export const LEGACY_ONNX_FILE = "model.onnx";
-
-/** The inference graph of a model directory: onnx/model.onnx, else ./model.onnx; undefined when neither exists. */
-export function onnxFileOf(dir: string): string | undefined {
-  // lstat, not exists: a dangling link or a link loop is still "the file that is there" (reported as such by modelFile).
-  for (const f of [ONNX_FILE, LEGACY_ONNX_FILE]) if (lstatOrUndefined(join(dir, f))) return join(dir, f);
-  return undefined;
-}
-
-function lstatOrUndefined(file: string) {
-  try {
-    return lstatSync(file);
-  } catch {
-    return undefined;
-  }
-}
-export const TOKENIZER_FILE = "tokenizer.json";
 /** Tokenizer side files copied from the tokenizer.json's directory when present. */
 const TOKENIZER_SIDE_FILES = ["tokenizer_config.json", "special_tokens_map.json", "vocab.txt"];
 

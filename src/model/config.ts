@@ -5,7 +5,9 @@
 import { totalmem } from "node:os";
 import { LenpredError } from "../util/errors.js";
 
-export type HeadKind = "classification" | "regression" | "quantile";
+/** The output heads, the one list every reader and the CLI check against. */
+export const HEAD_KINDS = ["classification", "regression", "quantile"] as const;
+export type HeadKind = (typeof HEAD_KINDS)[number];
 
 export interface DistilBertConfig {
   vocab_size: number;
@@ -53,7 +55,7 @@ export function parseConfig(raw: unknown, file?: string): DistilBertConfig {
   }
   if (c.dim % c.n_heads !== 0) throw new LenpredError(`dim ${c.dim} is not divisible by n_heads ${c.n_heads}`, { file, field: "n_heads" });
   if (c.activation !== "gelu" && c.activation !== "relu") throw new LenpredError(`unsupported activation ${JSON.stringify(c.activation)}`, { file, field: "activation" });
-  if (!["classification", "regression", "quantile"].includes(c.head)) throw new LenpredError(`unknown head ${JSON.stringify(c.head)}`, { file, field: "head" });
+  if (!(HEAD_KINDS as readonly string[]).includes(c.head)) throw new LenpredError(`unknown head ${JSON.stringify(c.head)}`, { file, field: "head" });
   return c;
 }
 

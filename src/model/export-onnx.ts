@@ -7,12 +7,13 @@
  * by a Cast (half the file; ORT folds the casts when the session is created, so inference runs in float32 on
  * the float16-rounded weights, exactly what an F16 model.safetensors holds).
  */
+import { ONNX_ATTENTION_MASK, ONNX_INPUT_IDS, ONNX_OUTPUT } from "../model-dir/index.js";
 import { Graph, type ConstData, type Tensor, type TypedData } from "../engine/graph.js";
 import * as op from "../engine/ops.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import type { DistilBertConfig } from "./config.js";
-import { buildForward } from "./graph.js";
+import { buildForward } from "./distilbert-forward.js";
 import { buildInferenceForward, type InferenceGraphOptions } from "./inference-graph.js";
 import { f32ToF16Bits } from "./half.js";
 import { externalizeInitializers, type ExternalRef } from "./onnx-external.js";
@@ -20,7 +21,7 @@ import { EXPORT_OPSETS, lowerGraph, type ExportOpset } from "./onnx-opset.js";
 import { LENPRED_VERSION } from "../util/version.js";
 import type { SafetensorsHeader } from "./safetensors.js";
 import { validateParams } from "./params.js";
-import type { NamedTensors } from "./tensors.js";
+import type { NamedTensors } from "../engine/tensors.js";
 
 export interface ExportOptions {
   /** Initializer storage (default float32). */
@@ -52,7 +53,7 @@ export interface ExportOptions {
    * Graph form for float32/float16 (int8 always uses "engine"). "inference" (default): standard ops, the
    * last layer without key/value projections (inference-graph.ts; ~3% fewer FLOPs, same logits).
    * "contrib": the same with onnxruntime's com.microsoft Attention/BiasGelu (needs onnxruntime; measured no
-   * faster here). "engine": graph.ts's forward, the training graph without dropout (the export before 2026-11-25).
+   * faster here). "engine": distilbert-forward.ts's forward, the training graph without dropout (the export before 2026-11-25).
    */
   form?: "inference" | "contrib" | "engine";
   /**
@@ -93,14 +94,11 @@ export function int8ToU8(q: Int8Array): Uint8Array {
   return u;
 }
 
-export const ONNX_INPUTS = ["input_ids", "attention_mask"] as const;
-export const ONNX_OUTPUT = "logits";
-
 export function buildInferenceOnnx(config: DistilBertConfig, params: NamedTensors, opts: ExportOptions = {}): Uint8Array {
   validateParams(config, params);
   const g = new Graph("distilbert_sequence_classification");
-  const ids = g.input("input_ids", "int64", ["batch", "sequence"]);
-  const mask = g.input("attention_mask", "int64", ["batch", "sequence"]);
+  const ids = g.input(ONNX_INPUT_IDS, "int64", ["batch", "sequence"]);
+  const mask = g.input(ONNX_ATTENTION_MASK, "int64", ["batch", "sequence"]);
   const cache = new Map<string, ReturnType<Graph["initializer"]>>();
   const param = (name: string) => {
     let t = cache.get(name);
@@ -138,7 +136,7 @@ export function buildInferenceOnnx(config: DistilBertConfig, params: NamedTensor
   const { logits } = form === "engine"
     ? buildForward(g, config, param, ids, mask, { training: false, linear })
     : buildInferenceForward(g, config, param, ids, mask, { ...opts.inference, contrib: form === "contrib" });
-  g.output("logits", logits);
+  g.output(ONNX_OUTPUT, logits);
   const opset = opts.opset ?? 20;
   if (!EXPORT_OPSETS.includes(opset)) throw new LenpredError(`ONNX opset ${String(opset)} is not supported (${EXPORT_OPSETS.join(" or ")})`, { field: "opset" });
   const bytes = lowerGraph(g, opset).toOnnx({ producer: "lenpred", producerVersion: LENPRED_VERSION, opset });

@@ -1,6 +1,6 @@
 /**
  * The DistilBERT forward for the inference export (`model.onnx`): the same function as `buildForward` in
- * graph.ts without dropout, but shaped for inference only, with one exact saving there: only [CLS] reaches
+ * distilbert-forward.ts without dropout, but shaped for inference only, with one exact saving there: only [CLS] reaches
  * the head, so in the last layer the keys and values are never materialised. With a single query per head,
  *   q_h·(x·Wk_hᵀ + bk_h)ᵀ = (q_h·Wk_h)·xᵀ + q_h·bk_h      (the last term is the same for every key: softmax drops it)
  *   p_h·(x·Wv_hᵀ + bv_h) = (p_h·x)·Wv_hᵀ + bv_h           (Σ p_h = 1)
@@ -21,7 +21,7 @@
 import { attr, type Graph, type Tensor } from "../engine/graph.js";
 import * as op from "../engine/ops.js";
 import type { DistilBertConfig } from "./config.js";
-import { LN_EPS, type ForwardResult, type ParamSource } from "./graph.js";
+import { LN_EPS, type ForwardResult, type ParamSource } from "./distilbert-forward.js";
 import { layerPrefix, PREFIX } from "./params.js";
 
 const MS = "com.microsoft";

@@ -6,7 +6,7 @@
 import { createRng } from "../util/rng.js";
 import { LenpredError } from "../util/errors.js";
 import type { DistilBertConfig } from "./config.js";
-import { numel, type NamedTensors } from "./tensors.js";
+import { numel, type NamedTensors } from "../engine/tensors.js";
 
 export type InitKind = "normal" | "zeros" | "ones";
 export interface ParamSpec {

@@ -12,7 +12,7 @@ import { endianness } from "node:os";
 import { openAtomicWriteStream, writeFileAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import { decodeHalf, encodeHalf } from "./half.js";
-import { numel, type FloatTensor, type NamedTensors } from "./tensors.js";
+import { numel, type FloatTensor, type NamedTensors } from "../engine/tensors.js";
 
 export type StoredDtype = "F32" | "F16" | "BF16";
 const DTYPE_BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };

@@ -16,7 +16,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { bucketCount, bucketOf, upperBound, type BucketScheme } from "../data/buckets.js";
-import { checkQuantile, quantileBucket } from "../predictor/decode.js";
+import { checkQuantile, quantileBucket } from "../model/decode.js";
 import { checkPrompt, LengthPredictor, type LengthPredictorOptions } from "../predictor/length-predictor.js";
 import type { Prediction, Predictor } from "../predictor/types.js";
 import { LenpredError } from "../util/errors.js";

@@ -77,7 +77,7 @@ export async function retrainCandidate(p: {
   const err = await runTrain(["train", "--data", data, "--out", out, "--init", p.initDir, "--head", head, "--epochs", String(cfg.epochs), "--lr", String(cfg.lr),
     "--threads", String(cfg.threads), "--monitor", "mae", "--overwrite", "--no-progress"], cfg.timeoutMs);
   if (err) return { result: done({ heldOut: nHeld, reason: `training failed: ${err}` }) };
-  const { DistilBertPredictor } = await import("../predictor/distilbert.js");
+  const { DistilBertPredictor } = await import("../predictor/distilbert-predictor.js");
   const candidate = await DistilBertPredictor.load(out, { threads: 1 });
   const calib = rest.slice(-300);
   const [cur, cand] = await Promise.all([heldOutMae(p.current, calib, held), heldOutMae(candidate, calib, held)]);

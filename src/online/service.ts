@@ -232,7 +232,7 @@ export class OnlineService {
     const file = join(stateDir, MEMBERS_FILE);
     if (!existsSync(file)) return;
     const list = await readJsonFile(file) as Record<string, unknown>;
-    const { DistilBertPredictor } = await import("../predictor/distilbert.js");
+    const { DistilBertPredictor } = await import("../predictor/distilbert-predictor.js");
     for (const [model, rel] of Object.entries(list ?? {})) {
       if (typeof rel !== "string" || !this.learner.models().includes(model)) continue;
       const dir = resolve(stateDir, rel);

@@ -2,6 +2,7 @@
  * The models shipped in the package (`models/<name>`), reachable by name so that a project depending on
  * lenpred does not need to know where npm put it: `LengthPredictor.load("alpaca-s3")`.
  */
+import { META_FILE } from "../model-dir/index.js";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LenpredError } from "../util/errors.js";
@@ -29,7 +30,7 @@ const NAME = /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/;
 export function resolveBundledModel(spec: string): string {
   if (existsSync(spec) || !NAME.test(spec)) return spec;
   const dir = join(bundledModelsDir, spec);
-  return existsSync(join(dir, "lenpred.json")) ? dir : spec;
+  return existsSync(join(dir, META_FILE)) ? dir : spec;
 }
 
 /** `hf:org/name[@rev]`, or `org/name[@rev]` that is neither a path nor a bundled model: a hub model repository. */

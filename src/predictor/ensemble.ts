@@ -12,11 +12,11 @@
  *    absent when no member gives any;
  *  - bucket = argmax of those probabilities, or the bucket holding expectedTokens when there are none.
  */
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { bucketCount, bucketOf, upperBound, type BucketScheme } from "../data/buckets.js";
 import { LenpredError } from "../util/errors.js";
-import { loadPredictor, META_FILE, modelSubdir, type ModelMeta } from "./load.js";
-import type { Prediction, Predictor } from "./types.js";
+import { metaFileOf, modelSubdir, type ModelMeta } from "../model-dir/index.js";
+import type { Prediction, Predictor } from "../model/prediction.js";
 
 export interface EnsembleMember {
   predictor: Predictor;
@@ -33,8 +33,9 @@ export class EnsemblePredictor implements Predictor {
     this.weights = members.map((m) => m.weight / total);
   }
 
-  static async load(meta: ModelMeta, dir: string): Promise<EnsemblePredictor> {
-    const file = join(dir, META_FILE);
+  /** `loadMember` opens a member directory of any kind (the kind registry's loadPredictor). */
+  static async load(meta: ModelMeta, dir: string, loadMember: (dir: string) => Promise<Predictor>): Promise<EnsemblePredictor> {
+    const file = metaFileOf(dir);
     const list = meta.members;
     if (!Array.isArray(list) || list.length === 0) throw new LenpredError("expected a non-empty array of {dir, weight?}", { file, field: "members" });
     const root = resolve(dir);
@@ -48,14 +49,14 @@ export class EnsemblePredictor implements Predictor {
         if (typeof weight !== "number" || !(weight > 0) || !Number.isFinite(weight)) throw new LenpredError(`weight must be a positive number, got ${JSON.stringify(weight)}`, { file, field: `${field}.weight` });
         // Members live inside the ensemble directory so that it can be copied or committed as one unit.
         const memberDir = modelSubdir(root, entry.dir, { from: { file, field: `${field}.dir` }, missing: "not a lenpred model directory (no such member directory)" });
-        const predictor = await loadPredictor(memberDir);
+        const predictor = await loadMember(memberDir);
         members.push({ predictor, weight });
         if (!sameEdges(predictor.buckets, meta.buckets)) {
           throw new LenpredError(`member '${entry.dir}' has buckets [${predictor.buckets.edges.join(", ")}], the ensemble [${meta.buckets.edges.join(", ")}]`, { file, field: `${field}.dir` });
         }
       }
     } catch (e) {
-      await Promise.all(members.map((m) => disposeOf(m.predictor)));
+      await Promise.all(members.map((m) => m.predictor.dispose?.()));
       throw e;
     }
     return new EnsemblePredictor(meta.buckets, members);
@@ -96,15 +97,10 @@ export class EnsemblePredictor implements Predictor {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all(this.members.map((m) => disposeOf(m.predictor)));
+    await Promise.all(this.members.map((m) => m.predictor.dispose?.()));
   }
 }
 
 function sameEdges(a: BucketScheme, b: BucketScheme): boolean {
   return a.edges.length === b.edges.length && a.edges.every((e, i) => e === b.edges[i]);
-}
-
-async function disposeOf(p: Predictor): Promise<void> {
-  const d = (p as { dispose?: () => Promise<void> }).dispose;
-  if (d) await d.call(p);
 }

@@ -14,12 +14,12 @@
 import type { BucketScheme } from "../data/buckets.js";
 import { upperBound } from "../data/buckets.js";
 import { LenpredError } from "../util/errors.js";
-import { checkQuantile, quantileBucket, type DecodeOptions } from "./decode.js";
-import type { DistilBertLoadOptions } from "./distilbert.js";
-import { loadPredictor, readModelMeta } from "./load.js";
+import { checkQuantile, quantileBucket } from "../model/decode.js";
+import type { DistilBertLoadOptions } from "./distilbert-predictor.js";
+import { loadPredictor } from "./load.js";
 import { resolveModelDir } from "./bundled.js";
 import type { HubOptions } from "../hub/client.js";
-import type { Prediction, Predictor } from "./types.js";
+import type { Prediction, Predictor } from "../model/prediction.js";
 
 export interface LengthPredictorOptions extends DistilBertLoadOptions {
   /**
@@ -49,9 +49,6 @@ export interface PredictOptions {
   quantile?: number;
 }
 
-/** A predictor that decodes at a quantile itself (DistilBERT: all heads, incl. regression/quantile). */
-type QuantileAwareBatch = (prompts: string[], opts?: DecodeOptions) => Promise<Prediction[]>;
-
 export class LengthPredictor implements Predictor {
   readonly maxPromptChars: number;
 
@@ -71,10 +68,7 @@ export class LengthPredictor implements Predictor {
     checkQuantile(opts.quantile);
     checkMaxPromptChars(opts.maxPromptChars);
     const dir = await resolveModelDir(model, opts.hub);
-    const meta = await readModelMeta(dir);
-    const inner = meta.kind === "distilbert"
-      ? await (await import("./distilbert.js")).DistilBertPredictor.load(dir, opts)
-      : await loadPredictor(dir);
+    const inner = await loadPredictor(dir, opts);
     return new LengthPredictor(inner, opts.quantile, opts.maxPromptChars);
   }
 
@@ -111,7 +105,7 @@ export class LengthPredictor implements Predictor {
     const q = opts.quantile ?? this.quantile;
     checkQuantile(q);
     if (q === undefined) return this.inner.predictBatch(prompts);
-    if (this.inner.name === "distilbert") return (this.inner.predictBatch as QuantileAwareBatch).call(this.inner, prompts, { quantile: q });
+    if (this.inner.predictBatchAtQuantile) return this.inner.predictBatchAtQuantile(prompts, { quantile: q });
     const preds = await this.inner.predictBatch(prompts);
     return preds.map((p) => {
       if (!p.probabilities) throw new LenpredError(`quantile mode needs bucket probabilities, which a '${this.inner.name}' model does not give`);
@@ -122,8 +116,7 @@ export class LengthPredictor implements Predictor {
 
   /** Release native resources (the ONNX session). */
   async dispose(): Promise<void> {
-    const d = (this.inner as { dispose?: () => Promise<void> }).dispose;
-    if (d) await d.call(this.inner);
+    await this.inner.dispose?.();
   }
 }
 

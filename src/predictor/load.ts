@@ -1,52 +1,46 @@
 /**
- * `loadPredictor(dir)`: open any lenpred model directory. Every model directory has `lenpred.json`
- * (`ModelMeta`); its `kind` selects the implementation. Add a case per kind, importing lazily so that
- * loading an n-gram model never pulls in onnxruntime.
+ * `loadPredictor(dir)`: open any lenpred model directory, and the one registry of model kinds. Every model
+ * directory has `lenpred.json` (`ModelMeta`, read once here); its `kind` selects the loader registered for it.
+ * Loaders import their implementation lazily, so that loading an n-gram model never pulls in onnxruntime.
+ * A new model kind registers here (built-ins below) or from outside with `registerModelKind`.
  */
-import { join } from "node:path";
-import { validateScheme, type BucketScheme } from "../data/buckets.js";
+import { metaFileOf, readModelMeta, type ModelMeta } from "../model-dir/index.js";
 import { LenpredError } from "../util/errors.js";
-import type { Predictor } from "./types.js";
-import { asObject } from "../util/fields.js";
-import { readJsonFile } from "../util/json-file.js";
-import { modelFile } from "./model-dir.js";
+import type { Predictor, PredictorLoadOptions } from "../model/prediction.js";
 
-export { modelFile, modelSubdir } from "./model-dir.js";
+/** Re-exported for serve/predictor-worker.ts until it imports it from its owner, model-dir/. */
+export { readModelMeta } from "../model-dir/index.js";
 
-export const META_FILE = "lenpred.json";
-/** Cap on a model directory's JSON files (lenpred.json, config.json): they are a few KB. */
-export const MAX_JSON_BYTES = 16 << 20;
+/**
+ * Opens a model directory whose lenpred.json (already read and validated: `meta`) names this kind. `load`
+ * opens nested model directories (an ensemble's members) through the same registry.
+ */
+export type ModelKindLoader = (meta: ModelMeta, dir: string, opts: PredictorLoadOptions, load: typeof loadPredictor) => Promise<Predictor>;
 
-export interface ModelMeta {
-  /** Which implementation reads this directory, e.g. "distilbert", "ngram", "majority". */
-  kind: string;
-  buckets: BucketScheme;
-  /** Tokenizer spec the labels were counted with (from the prepared data's scheme.json). */
-  tokenizer: string;
-  [extra: string]: unknown;
+const loaders = new Map<string, ModelKindLoader>();
+
+export function registerModelKind(kind: string, loader: ModelKindLoader): void {
+  if (loaders.has(kind)) throw new LenpredError(`model kind '${kind}' is already registered`);
+  loaders.set(kind, loader);
 }
 
-export async function readModelMeta(dir: string): Promise<ModelMeta> {
-  const file = modelFile(dir, META_FILE, { missing: `not a lenpred model directory (no ${META_FILE})`, maxBytes: MAX_JSON_BYTES });
-  const meta = asObject(await readJsonFile(file, { missing: `not a lenpred model directory (no ${META_FILE})` }), { file });
-  if (typeof meta.kind !== "string") throw new LenpredError("missing model kind", { file, field: "kind" });
-  if (typeof meta.tokenizer !== "string") throw new LenpredError("missing tokenizer", { file, field: "tokenizer" });
-  return { ...meta, kind: meta.kind, tokenizer: meta.tokenizer, buckets: validateScheme(meta.buckets, file) };
+/** The registered kinds, in registration order. */
+export function modelKinds(): string[] {
+  return [...loaders.keys()];
 }
 
-export async function loadPredictor(dir: string): Promise<Predictor> {
+export async function loadPredictor(dir: string, opts: PredictorLoadOptions = {}): Promise<Predictor> {
   const meta = await readModelMeta(dir);
-  switch (meta.kind) {
-    case "majority":
-    case "median":
-    case "linear":
-    case "ngram":
-      return (await import("../baselines/index.js")).loadBaseline(meta, dir);
-    case "distilbert":
-      return (await import("./distilbert.js")).DistilBertPredictor.load(dir);
-    case "ensemble":
-      return (await import("./ensemble.js")).EnsemblePredictor.load(meta, dir);
-    default:
-      throw new LenpredError(`unknown model kind '${meta.kind}'`, { file: join(dir, META_FILE), field: "kind" });
-  }
+  const loader = loaders.get(meta.kind);
+  if (!loader) throw new LenpredError(`unknown model kind '${meta.kind}'`, { file: metaFileOf(dir), field: "kind" });
+  return loader(meta, dir, opts, loadPredictor);
 }
+
+// The built-in kinds. Options (threads, batch sizes) matter only to the ONNX kind; ensemble members are
+// opened with the defaults.
+registerModelKind("majority", async (meta, dir) => (await import("../baselines/constant.js")).ConstantPredictor.fromMeta(meta, dir));
+registerModelKind("median", async (meta, dir) => (await import("../baselines/constant.js")).ConstantPredictor.fromMeta(meta, dir));
+registerModelKind("linear", async (meta, dir) => (await import("../baselines/linear.js")).LinearPredictor.fromMeta(meta, dir));
+registerModelKind("ngram", async (meta, dir) => (await import("../baselines/ngram/model.js")).NgramPredictor.load(meta, dir));
+registerModelKind("distilbert", async (meta, dir, opts) => (await import("./distilbert-predictor.js")).DistilBertPredictor.load(dir, opts, meta));
+registerModelKind("ensemble", async (meta, dir, _opts, load) => (await import("./ensemble.js")).EnsemblePredictor.load(meta, dir, (d) => load(d)));

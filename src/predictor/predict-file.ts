@@ -5,7 +5,7 @@
  * split works as is) or bare JSON strings.
  */
 import { createReadStream } from "node:fs";
-import type { PredictionRecord } from "./types.js";
+import type { PredictionRecord } from "../model/prediction.js";
 import { openAtomicWriteStream } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import { checkPrompt, type LengthPredictor } from "./length-predictor.js";

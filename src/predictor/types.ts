@@ -1,31 +1,5 @@
 /**
- * The one interface every length predictor implements — baselines, the n-gram model and the DistilBERT
- * `LengthPredictor` — so eval, serve and simulate never care which is behind it.
+ * Moved to model/prediction.ts (below model/decode.ts and baselines/, which need it). This re-export keeps
+ * serve/, metrics/ and simulate/ compiling until they import from there.
  */
-import type { BucketScheme } from "../data/buckets.js";
-
-export interface Prediction {
-  /** Predicted bucket index. */
-  bucket: number;
-  /** Tokens to reserve: the bucket's upper edge ((bucket + 1) × bucketSize for uniform buckets). */
-  upperBound: number;
-  /** Point estimate in tokens (probability-weighted bucket midpoints, or a regression output). */
-  expectedTokens: number;
-  /** Per-bucket probabilities, when the predictor has them. */
-  probabilities?: number[];
-}
-
-export interface Predictor {
-  /** Short name used in reports, e.g. "majority", "ngram", "distilbert". */
-  readonly name: string;
-  readonly buckets: BucketScheme;
-  predict(prompt: string): Promise<Prediction>;
-  predictBatch(prompts: string[]): Promise<Prediction[]>;
-}
-
-/** One line of a predictions JSONL (what `lenpred predict --file`/`baseline` write and `lenpred eval` reads). */
-export interface PredictionRecord extends Prediction {
-  /** 0-based record index in the prepared split the predictions were made for (the join key). */
-  index: number;
-  id?: string | number;
-}
+export type { Prediction, PredictionRecord, Predictor, PredictorLoadOptions } from "../model/prediction.js";

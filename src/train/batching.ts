@@ -6,7 +6,8 @@
  */
 import type { HeadKind } from "../model/config.js";
 import { shuffleInPlace, type Rng } from "../util/rng.js";
-import type { LabeledBatch, TokenBatch } from "./trainable.js";
+import { padBatch } from "../model/token-batch.js";
+import type { LabeledBatch, TokenBatch } from "../model/trainable.js";
 
 /** One tokenized training example. */
 export interface Example {
@@ -31,30 +32,6 @@ export function lengthGroupedBatches(lengths: ArrayLike<number>, batchSize: numb
     for (let i = 0; i < chunk.length; i += batchSize) batches.push(chunk.slice(i, i + batchSize));
   }
   return batches;
-}
-
-/** Deterministic batches for inference/validation: sorted by length so each batch pads little. */
-export function sortedBatches(lengths: ArrayLike<number>, batchSize: number): number[][] {
-  const order = Array.from({ length: lengths.length }, (_, i) => i).sort((a, b) => lengths[b]! - lengths[a]! || a - b);
-  const out: number[][] = [];
-  for (let i = 0; i < order.length; i += batchSize) out.push(order.slice(i, i + batchSize));
-  return out;
-}
-
-/** Pad a batch of id sequences to its longest one (pad id + attention mask 0). */
-export function padBatch(seqs: ArrayLike<number>[], padId: number): TokenBatch {
-  const batch = seqs.length;
-  let seqLen = 1;
-  for (const s of seqs) seqLen = Math.max(seqLen, s.length);
-  const inputIds = new BigInt64Array(batch * seqLen).fill(BigInt(padId));
-  const attentionMask = new BigInt64Array(batch * seqLen);
-  seqs.forEach((s, r) => {
-    for (let j = 0; j < s.length; j++) {
-      inputIds[r * seqLen + j] = BigInt(s[j]!);
-      attentionMask[r * seqLen + j] = 1n;
-    }
-  });
-  return { batch, seqLen, inputIds, attentionMask };
 }
 
 /** Regression/quantile target: log(1 + output tokens), so errors are relative rather than absolute. */

@@ -3,12 +3,13 @@ import { rm } from "node:fs/promises";
 import type { Tokenizer } from "../tokenizers/types.js";
 import { LenpredError } from "../util/errors.js";
 import { loadTrainingData } from "./data.js";
-import { createTrainable, inputTokenizerSpec, resolveModel, writeDistilBertModel } from "./distilbert.js";
+import { createTrainable, inputTokenizerSpec, resolveModel, writeDistilBertModel } from "./train-distilbert.js";
 import { interruptSignal } from "./interrupt.js";
 import { train, type TrainHooks } from "./loop.js";
 import { DEFAULTS, RUN_DEFINING, validateOptions, type TrainOptions } from "./options.js";
 import { TrainProgress, formatDuration } from "./progress.js";
-import { exists, hasCheckpoint, loadRun, recoverOutDir, type EpochRecord } from "./run-dir.js";
+import { exists, hasCheckpoint, loadRun, recoverOutDir } from "./run-dir.js";
+import type { EpochRecord } from "./run-state.js";
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 

@@ -1,13 +1,14 @@
 /** Where `lenpred train --init` reads pretrained weights from: a local HF directory, or a hub repository. */
+import { CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE } from "../model-dir/index.js";
 import { existsSync } from "node:fs";
 import { hubSnapshot, type HubOptions, type SnapshotFile } from "../hub/client.js";
 import { LenpredError } from "../util/errors.js";
 
 /** What from_pretrained fetches for DistilBERT + its fast tokenizer (safetensors only: lenpred reads no pickles). */
 export const INIT_FILES: SnapshotFile[] = [
-  { name: "config.json" },
-  { name: "model.safetensors" },
-  { name: "tokenizer.json", optional: true },
+  { name: CONFIG_FILE },
+  { name: WEIGHTS_FILE },
+  { name: TOKENIZER_FILE, optional: true },
   { name: "tokenizer_config.json", optional: true },
   { name: "special_tokens_map.json", optional: true },
   { name: "vocab.txt", optional: true },

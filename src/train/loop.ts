@@ -7,15 +7,16 @@
  */
 import { performance } from "node:perf_hooks";
 import { bucketMidpoint, type BucketScheme } from "../data/buckets.js";
-import type { HeadSpec } from "../predictor/decode.js";
+import type { HeadSpec } from "../model/decode.js";
 import { LenpredError } from "../util/errors.js";
 import { createRng } from "../util/rng.js";
+import { linearWarmupDecay } from "../engine/schedule.js";
 import { collate, lengthGroupedBatches, realTokens, type Example } from "./batching.js";
 import { RUN_DEFINING, warmupSteps, type TrainOptions } from "./options.js";
-import { saveRun, type EpochRecord, type RunState } from "./run-dir.js";
-import { linearScheduleLr } from "./schedule.js";
-import type { NamedTensors } from "../model/tensors.js";
-import type { TrainableModel } from "./trainable.js";
+import { saveRun } from "./run-dir.js";
+import type { EpochRecord, RunState } from "./run-state.js";
+import type { NamedTensors } from "../engine/tensors.js";
+import type { TrainableModel } from "../model/trainable.js";
 import { isBetter, validate, type EpochMetrics } from "./validate.js";
 
 export interface TrainingData {
@@ -153,6 +154,8 @@ export async function train(
       hooks.onCheckpoint?.(reason);
     };
 
+    // HF get_linear_schedule_with_warmup, evaluated at the 0-based index of the step about to be taken.
+    const schedule = linearWarmupDecay({ peakLr: opts.lr, warmupSteps: warm, totalSteps });
     let sessionStart = now();
     while (state.epoch < opts.epochs) {
       const rng = createRng(opts.seed, state.epochRngState);
@@ -162,7 +165,7 @@ export async function train(
       let segStart = now(), segTokens = 0;
       while (state.batchInEpoch < batches.length) {
         const batch = collate(data.train, batches[state.batchInEpoch]!, opts.head, data.padId);
-        const lr = linearScheduleLr(opts.lr, state.globalStep, warm, totalSteps);
+        const lr = schedule(state.globalStep);
         const loss = await model.trainStep(batch, { learningRate: lr, weightDecay: opts.weightDecay, maxGradNorm: opts.maxGradNorm });
         if (!Number.isFinite(loss)) throw new LenpredError(`training diverged: loss is ${loss} at step ${state.globalStep} (try a lower --lr)`);
         const tokens = realTokens(batch);

@@ -4,7 +4,7 @@
  * the pinball loss on log(1 + length) averaged over quantile levels.
  */
 import type { HeadKind } from "../model/config.js";
-import type { LabeledBatch } from "./trainable.js";
+import type { LabeledBatch } from "../model/trainable.js";
 
 /** Sum (not mean) of per-row losses of a batch, so epoch means weight every example equally. */
 export function batchLossSum(head: HeadKind, outputs: Float32Array, numOutputs: number, batch: LabeledBatch, quantiles: readonly number[] = []): number {

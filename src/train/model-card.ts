@@ -5,7 +5,7 @@
  * Test-split results and comparisons belong below the generated part (see docs/train.md).
  */
 import { basename } from "node:path";
-import type { EpochRecord, RunState } from "./run-dir.js";
+import type { EpochRecord, RunState } from "./run-state.js";
 import type { TrainOptions } from "./options.js";
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;

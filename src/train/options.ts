@@ -3,10 +3,14 @@
  * 10 epochs, lr 2e-5, AdamW, seed 42; HF Trainer defaults for the rest: no warmup, no weight decay, grad-norm
  * clip 1.0). They are stored in the checkpoint so that `--resume` continues with exactly the same settings.
  */
-import type { HeadKind } from "../model/config.js";
+import { HEAD_KINDS, type HeadKind } from "../model/config.js";
 import { LenpredError } from "../util/errors.js";
 
-export type Monitor = "val_loss" | "accuracy" | "mae";
+/** Validation metrics that can pick the best checkpoint. */
+export const MONITORS = ["val_loss", "accuracy", "mae"] as const;
+export type Monitor = (typeof MONITORS)[number];
+/** Storage dtypes of the saved weights. */
+export const WEIGHT_DTYPES = ["F32", "F16"] as const;
 
 export interface TrainOptions {
   /** Prepared data directory (train/val.jsonl + scheme.json). */
@@ -42,7 +46,7 @@ export interface TrainOptions {
   /** Keep `checkpoint/` after a finished run (default: remove it, leaving a clean model directory). */
   keepCheckpoint: boolean;
   /** Storage dtype of the saved model weights (F16 halves the size of committed models). */
-  dtype: "F32" | "F16";
+  dtype: (typeof WEIGHT_DTYPES)[number];
   /** ONNX opset of the exported onnx/model.onnx (undefined = 20; 17 for older runtimes and checkers). */
   opset?: 17 | 20;
   /** onnxruntime/engine threads. */
@@ -84,8 +88,8 @@ export function validateOptions(o: TrainOptions): TrainOptions {
   if (!Number.isInteger(o.patience) || o.patience < 0) throw new LenpredError(`--patience must be a non-negative integer, got ${o.patience}`);
   if (o.maxMemory !== undefined && !(o.maxMemory > 0 && Number.isFinite(o.maxMemory))) throw new LenpredError(`--max-memory must be a positive number of GB, got ${o.maxMemory}`);
   if (!Number.isInteger(o.seed)) throw new LenpredError(`--seed must be an integer, got ${o.seed}`);
-  if (!["classification", "regression", "quantile"].includes(o.head)) throw new LenpredError(`--head must be classification, regression or quantile, got '${o.head}'`);
-  if (!["val_loss", "accuracy", "mae"].includes(o.monitor)) throw new LenpredError(`--monitor must be val_loss, accuracy or mae, got '${o.monitor}'`);
+  if (!(HEAD_KINDS as readonly string[]).includes(o.head)) throw new LenpredError(`--head must be ${orList(HEAD_KINDS)}, got '${o.head}'`);
+  if (!(MONITORS as readonly string[]).includes(o.monitor)) throw new LenpredError(`--monitor must be ${orList(MONITORS)}, got '${o.monitor}'`);
   if (o.head === "quantile") {
     if (o.quantiles.length === 0 || o.quantiles.some((q, i) => !(q > 0 && q < 1) || (i > 0 && q <= o.quantiles[i - 1]!))) {
       throw new LenpredError(`--quantiles must be increasing levels in (0, 1), got ${o.quantiles.join(",")}`);
@@ -97,6 +101,11 @@ export function validateOptions(o: TrainOptions): TrainOptions {
 /** Warmup in steps for a run of `totalSteps`. */
 export function warmupSteps(o: Pick<TrainOptions, "warmup">, totalSteps: number): number {
   return o.warmup < 1 ? Math.round(o.warmup * totalSteps) : Math.round(o.warmup);
+}
+
+/** "a, b or c" */
+function orList(xs: readonly string[]): string {
+  return xs.length < 2 ? xs.join("") : `${xs.slice(0, -1).join(", ")} or ${xs[xs.length - 1]}`;
 }
 
 function kebab(s: string): string {

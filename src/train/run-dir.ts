@@ -15,59 +15,24 @@
  * only what changed. A kill during a save leaves the previous directory intact; a kill between the two
  * renames of the swap leaves it under a `.tmp-*.old` name, which `recoverOutDir` puts back.
  */
+import { CONFIG_FILE, META_FILE } from "../model-dir/index.js";
 import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import type { NamedTensors } from "../model/tensors.js";
+import type { NamedTensors } from "../engine/tensors.js";
+import { readSafetensors, writeSafetensors } from "../model/safetensors.js";
 import { replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import { readJsonFile } from "../util/json-file.js";
 import type { TrainOptions } from "./options.js";
-import { readTensorFile, writeTensorFile } from "./tensor-file.js";
-import type { EpochMetrics } from "./validate.js";
 import { renderModelCard } from "./model-card.js";
+import type { EpochRecord, RunState } from "./run-state.js";
+
 
 export const CHECKPOINT_DIR = "checkpoint";
 export const STATE_FILE = "state.json";
 export const OPTIMIZER_FILE = "optimizer.safetensors";
 export const TRAINING_FILE = "training.json";
 export const CARD_FILE = "README.md";
-
-export interface EpochRecord extends EpochMetrics {
-  epoch: number;
-  trainLoss: number;
-  seconds: number;
-  tokensPerSecond: number;
-  best: boolean;
-}
-
-export interface RunState {
-  version: 1;
-  options: TrainOptions;
-  /** Fingerprint of the tokenized training data, so a resume on different data is refused. */
-  dataFingerprint: string;
-  stepsPerEpoch: number;
-  totalSteps: number;
-  /** 0-based epoch in progress (= epochs done when batchInEpoch is 0). */
-  epoch: number;
-  /** Batches of `epoch` already trained. */
-  batchInEpoch: number;
-  globalStep: number;
-  /** Shuffling RNG state at the start of `epoch` (its batch order is recomputed from it). */
-  epochRngState: object;
-  /** The model's own RNG (dropout), if it has one. */
-  modelRandomState?: unknown;
-  optimizerStep: number;
-  /** Running train-loss sum / count and real tokens within `epoch`. */
-  lossSum: number;
-  lossCount: number;
-  epochTokens: number;
-  epochSeconds: number;
-  history: EpochRecord[];
-  best?: { epoch: number; metrics: EpochMetrics };
-  badEpochs: number;
-  elapsedSeconds: number;
-  status: "running" | "interrupted" | "early-stopped" | "completed";
-}
 
 /** Undo a swap interrupted between its two renames; drop leftovers of interrupted saves. */
 export async function recoverOutDir(out: string): Promise<void> {
@@ -121,7 +86,7 @@ export async function saveRun(out: string, req: SaveRequest): Promise<void> {
     if (req.optimizer) {
       const ck = join(tmp, CHECKPOINT_DIR);
       await mkdir(ck, { recursive: true });
-      await writeTensorFile(join(ck, OPTIMIZER_FILE), req.optimizer);
+      await writeSafetensors(join(ck, OPTIMIZER_FILE), req.optimizer); // F32: resume is bit-exact
       await writeJsonAtomic(join(ck, STATE_FILE), req.state);
     }
     const s = req.state;
@@ -129,7 +94,7 @@ export async function saveRun(out: string, req: SaveRequest): Promise<void> {
       status: s.status, options: s.options, epochsDone: s.history.length, globalStep: s.globalStep,
       elapsedSeconds: s.elapsedSeconds, best: s.best, history: s.history,
     });
-    await writeFileAtomic(join(tmp, CARD_FILE), renderModelCard(s, await readJsonIf(join(tmp, "lenpred.json")), await readJsonIf(join(tmp, "config.json"))));
+    await writeFileAtomic(join(tmp, CARD_FILE), renderModelCard(s, await readJsonIf(join(tmp, META_FILE)), await readJsonIf(join(tmp, CONFIG_FILE))));
   });
 }
 
@@ -175,6 +140,6 @@ export async function loadRun(out: string): Promise<{ state: RunState; optimizer
   const unreadable = (detail: string | undefined) => `unreadable checkpoint (${detail})`;
   const state = (await readJsonFile(file, { missing: "no resumable checkpoint here (nothing to --resume)", unreadable, malformed: unreadable })) as RunState;
   if (state.version !== 1) throw new LenpredError(`unsupported checkpoint version ${String(state.version)}`, { file, field: "version" });
-  const { tensors } = await readTensorFile(join(out, CHECKPOINT_DIR, OPTIMIZER_FILE));
+  const { tensors } = await readSafetensors(join(out, CHECKPOINT_DIR, OPTIMIZER_FILE));
   return { state, optimizer: tensors };
 }

@@ -6,10 +6,11 @@
  */
 import type { BucketScheme } from "../data/buckets.js";
 import { computeMetrics, type PointPrediction } from "../metrics/metrics.js";
-import { decodeOutputs, type HeadSpec } from "../predictor/decode.js";
-import { collate, logLengthTarget, sortedBatches, type Example } from "./batching.js";
+import { decodeOutputs, type HeadSpec } from "../model/decode.js";
+import { sortedBatches } from "../model/token-batch.js";
+import { collate, logLengthTarget, type Example } from "./batching.js";
 import { batchLossSum } from "./loss.js";
-import type { TrainableModel } from "./trainable.js";
+import type { TrainableModel } from "../model/trainable.js";
 
 export interface EpochMetrics {
   valLoss: number;

@@ -28,3 +28,13 @@ export function parseNumberOption(flag: string, value: string, b: NumberBounds =
 
 /** A commander argument parser for `flag`. */
 export const numberOption = (flag: string, b: NumberBounds = {}) => (value: string): number => parseNumberOption(flag, value, b);
+
+/** A quantile level strictly inside (0, 1), e.g. `--quantile 0.9`: one parser for every command that takes one. */
+export function parseQuantileOption(flag: string, value: string): number {
+  const q = Number(value);
+  if (!(q > 0 && q < 1)) throw new LenpredError(`${flag} must be in (0, 1), got '${value}'`);
+  return q;
+}
+
+/** A commander argument parser for a quantile flag. */
+export const quantileOption = (flag: string) => (value: string): number => parseQuantileOption(flag, value);

@@ -5,9 +5,9 @@
  * bit-exact resume are exercised on actual optimisation, without the DistilBERT engine.
  */
 import type { HeadKind } from "../../src/model/config.js";
-import type { NamedTensors } from "../../src/model/tensors.js";
+import type { NamedTensors } from "../../src/engine/tensors.js";
 import { createRng, type Rng } from "../../src/util/rng.js";
-import type { LabeledBatch, TokenBatch, TrainableModel, TrainStepOptions } from "../../src/train/trainable.js";
+import type { LabeledBatch, TokenBatch, TrainableModel, TrainStepOptions } from "../../src/model/trainable.js";
 
 export interface BowOptions {
   vocab: number;

@@ -1,7 +1,7 @@
 /** Tiny DistilBERT fixtures for parity tests: parameters whose logits are far from 0, and padded batches. */
 import type { DistilBertConfig } from "../../src/model/config.js";
 import { initParams } from "../../src/model/params.js";
-import type { NamedTensors } from "../../src/model/tensors.js";
+import type { NamedTensors } from "../../src/engine/tensors.js";
 import { createRng } from "../../src/util/rng.js";
 
 /** HF init has std 0.02, which makes every logit ≈ 0; scale weights and randomise biases/LN so parity means something. */

@@ -6,7 +6,7 @@ import { createRng } from "../../src/util/rng.js";
 import type { Example } from "../../src/train/batching.js";
 import type { TrainHooks, TrainingData } from "../../src/train/loop.js";
 import { DEFAULTS, type TrainOptions } from "../../src/train/options.js";
-import { writeTensorFile } from "../../src/train/tensor-file.js";
+import { writeSafetensors } from "../../src/model/safetensors.js";
 import { BowModel } from "./bow-model.js";
 
 export const VOCAB = 64;
@@ -53,7 +53,7 @@ export function bowHooks(o: TrainOptions, extra: Partial<TrainHooks> = {}): Trai
       return m;
     },
     async writeModel(dir, model, info) {
-      await writeTensorFile(join(dir, "weights.safetensors"), model.parameters());
+      await writeSafetensors(join(dir, "weights.safetensors"), model.parameters());
       await writeJsonAtomic(join(dir, "lenpred.json"), { kind: "bow-test", buckets: SCHEME, tokenizer: "test", ...info.head, epoch: info.epoch, metrics: info.metrics });
     },
     ...extra,

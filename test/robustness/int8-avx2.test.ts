@@ -12,7 +12,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PRESETS, type DistilBertConfig } from "../../src/model/config.js";
-import { DistilBertModel } from "../../src/model/distilbert.js";
+import { DistilBertModel } from "../../src/model/distilbert-trainable.js";
 import { buildInferenceOnnx, type ExportOptions } from "../../src/model/export-onnx.js";
 import { readInitializers } from "../../src/model/onnx-external.js";
 import { repoRoot } from "../../src/util/paths.js";

@@ -11,11 +11,12 @@
 import { bucketCount, bucketMidpoint, lowerBound, upperBound, type BucketScheme } from "../../data/buckets.js";
 import type { PreparedRecord, PreparedScheme } from "../../data/records.js";
 import { join } from "node:path";
-import { META_FILE, type ModelMeta } from "../../predictor/load.js";
-import type { Prediction } from "../../predictor/types.js";
+import { META_FILE, type ModelMeta } from "../../model-dir/index.js";
+import type { Prediction } from "../../model/prediction.js";
 import { LenpredError } from "../../util/errors.js";
 import { createRng, shuffleInPlace } from "../../util/rng.js";
-import { bucketPrediction, float32Bytes, readFloat32File, saveModelDir, SyncPredictor } from "../common.js";
+import { float32Bytes, readFloat32File, saveModelDir } from "../model-files.js";
+import { bucketPrediction, SyncPredictor } from "../sync-predictor.js";
 import { extractFeatures, parseFeatureConfig, type NgramFeatureConfig, type SparseVector } from "./features.js";
 
 export const POINT_ESTIMATES = ["regression", "mean", "median"] as const;

@@ -6,15 +6,16 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { TOKENIZER_FILE } from "../model-dir/index.js";
 import { checkModelSize, PRESETS, parseConfig, type DistilBertConfig } from "../model/config.js";
 import { headOutputs } from "../model/heads.js";
-import type { NamedTensors } from "../model/tensors.js";
+import type { NamedTensors } from "../engine/tensors.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import { LenpredError } from "../util/errors.js";
 import type { LoadedTrainingData } from "./data.js";
 import type { BestModelInfo } from "./loop.js";
 import { memoryCheck, type TrainOptions } from "./options.js";
-import type { TrainableModel } from "./trainable.js";
+import type { TrainableModel } from "../model/trainable.js";
 import { readJsonFile } from "../util/json-file.js";
 
 export interface ResolvedModel {
@@ -28,7 +29,7 @@ export interface ResolvedModel {
 /** The input tokenizer spec: --tokenizer, else the --init directory's tokenizer.json, else bundled BERT uncased. */
 export function inputTokenizerSpec(o: Pick<TrainOptions, "tokenizer" | "init">): string {
   if (o.tokenizer) return o.tokenizer;
-  if (o.init && existsSync(join(o.init, "tokenizer.json"))) return join(o.init, "tokenizer.json");
+  if (o.init && existsSync(join(o.init, TOKENIZER_FILE))) return join(o.init, TOKENIZER_FILE);
   return "bert-base-uncased";
 }
 
@@ -65,7 +66,7 @@ export async function resolveModel(o: TrainOptions, data: LoadedTrainingData, to
 
 /** The engine's trainable DistilBERT (ONNX training graph on onnxruntime), seeded from the options. */
 export async function createTrainable(m: ResolvedModel, o: TrainOptions): Promise<TrainableModel> {
-  const { DistilBertModel } = await import("../model/distilbert.js");
+  const { DistilBertModel } = await import("../model/distilbert-trainable.js");
   return DistilBertModel.create(m.config, { params: m.initParams, seed: o.seed, session: { threads: o.threads } });
 }
 

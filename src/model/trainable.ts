@@ -2,7 +2,7 @@
  * What the training loop needs from a model, so the loop (batching, schedule, checkpoints, resume, early
  * stopping) is independent of the engine that runs the maths.
  */
-import type { NamedTensors } from "../model/tensors.js";
+import type { NamedTensors } from "../engine/tensors.js";
 
 /** A padded batch, row-major [batch, seqLen]. */
 export interface TokenBatch {

@@ -2,34 +2,24 @@
  * The "distilbert" model kind at inference: `model.onnx` (int64 input_ids/attention_mask → float logits
  * [batch, outputs]) on onnxruntime-node plus the model directory's own `tokenizer.json`. Batches are grouped
  * by token length and padded only to their longest prompt; outputs are decoded by the head recorded in
- * lenpred.json (see decode.ts).
+ * lenpred.json (see model/decode.ts).
  */
+import { HEAD_KINDS } from "../model/config.js";
 import { join, relative } from "node:path";
 import type { BucketScheme } from "../data/buckets.js";
 import type { Session } from "../engine/session.js";
 import type { Tokenizer } from "../tokenizers/types.js";
-import { padBatch, sortedBatches } from "../train/batching.js";
+import { padBatch, sortedBatches } from "../model/token-batch.js";
 import { LenpredError } from "../util/errors.js";
-import { decodeOutputs, type DecodeOptions, type HeadSpec } from "./decode.js";
-import { MAX_JSON_BYTES, modelFile, readModelMeta, type ModelMeta } from "./load.js";
-import type { Prediction, Predictor } from "./types.js";
+import { decodeOutputs, type DecodeOptions, type HeadSpec } from "../model/decode.js";
+import { CONFIG_FILE, MAX_JSON_BYTES, metaFileOf, modelFile, ONNX_ATTENTION_MASK, ONNX_FILE, ONNX_INPUT_IDS, ONNX_OUTPUT, onnxFileOf, readModelMeta, TOKENIZER_FILE, type ModelMeta } from "../model-dir/index.js";
+import type { Prediction, Predictor, PredictorLoadOptions } from "../model/prediction.js";
 
-export interface DistilBertLoadOptions {
-  /** onnxruntime intra-op threads (default 2). */
-  threads?: number;
-  /** Prompts per ONNX run in `predictBatch` (default 32). */
-  batchSize?: number;
-  /** Cap on padded tokens per ONNX run, so long prompts do not make huge batches (default 16384). */
-  maxBatchTokens?: number;
-}
-
-export const ONNX_FILE = "onnx/model.onnx";
-export const TOKENIZER_FILE = "tokenizer.json";
-const CONFIG_FILE = "config.json";
+export type DistilBertLoadOptions = PredictorLoadOptions;
 
 export function headSpecFromMeta(meta: ModelMeta, file: string): HeadSpec {
   const head = (meta.head ?? "classification") as HeadSpec["head"];
-  if (!["classification", "regression", "quantile"].includes(head)) throw new LenpredError(`unknown head '${String(meta.head)}'`, { file, field: "head" });
+  if (!(HEAD_KINDS as readonly string[]).includes(head)) throw new LenpredError(`unknown head '${String(meta.head)}'`, { file, field: "head" });
   const spec: HeadSpec = { head };
   if (head === "quantile") {
     const q = meta.quantiles;
@@ -87,21 +77,21 @@ export class DistilBertPredictor implements Predictor {
     private readonly opts: Required<Omit<DistilBertLoadOptions, "threads">>,
   ) {}
 
-  static async load(dir: string, opts: DistilBertLoadOptions = {}): Promise<DistilBertPredictor> {
-    const meta = await readModelMeta(dir);
-    const metaFile = join(dir, "lenpred.json");
+  /** `meta`: lenpred.json when the caller has read it already (the kind registry), so it is read once per load. */
+  static async load(dir: string, opts: DistilBertLoadOptions = {}, meta?: ModelMeta): Promise<DistilBertPredictor> {
+    meta ??= await readModelMeta(dir);
+    const metaFile = metaFileOf(dir);
     if (meta.kind !== "distilbert") throw new LenpredError(`kind '${meta.kind}' is not "distilbert"`, { file: metaFile, field: "kind" });
     const head = headSpecFromMeta(meta, metaFile);
     const maxLength = await maxSeqLenOf(meta, dir, metaFile);
     const { loadTokenizer } = await import("../tokenizers/index.js");
     const tokFile = modelFile(dir, TOKENIZER_FILE, { missing: "model directory has no tokenizer.json (the input tokenizer)" });
     const tokenizer = await loadTokenizer(tokFile);
-    const { onnxFileOf } = await import("../model/checkpoint.js");
     const found = onnxFileOf(dir);
     const onnx = modelFile(dir, found ? relative(dir, found) : ONNX_FILE, { missing: "model directory has no onnx/model.onnx (nor model.onnx)" });
     const { Session } = await import("../engine/session.js");
     const session = await Session.create(onnx, { threads: opts.threads ?? 2 });
-    for (const n of ["input_ids"]) {
+    for (const n of [ONNX_INPUT_IDS]) {
       if (!session.inputNames.includes(n)) throw new LenpredError(`model.onnx has no '${n}' input (inputs: ${session.inputNames.join(", ")})`, { file: onnx });
     }
     return new DistilBertPredictor(dir, meta.buckets, head, maxLength, tokenizer, session, {
@@ -119,11 +109,11 @@ export class DistilBertPredictor implements Predictor {
     const { ort } = await import("../engine/session.js");
     const b = padBatch(seqs, this.tokenizer.special.pad ?? 0);
     const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
-      input_ids: new ort.Tensor("int64", b.inputIds, [b.batch, b.seqLen]),
+      [ONNX_INPUT_IDS]: new ort.Tensor("int64", b.inputIds, [b.batch, b.seqLen]),
     };
-    if (this.session.inputNames.includes("attention_mask")) feeds.attention_mask = new ort.Tensor("int64", b.attentionMask, [b.batch, b.seqLen]);
+    if (this.session.inputNames.includes(ONNX_ATTENTION_MASK)) feeds[ONNX_ATTENTION_MASK] = new ort.Tensor("int64", b.attentionMask, [b.batch, b.seqLen]);
     const out = await this.session.run(feeds);
-    const t = out.logits ?? out[this.session.outputNames[0]!]!;
+    const t = out[ONNX_OUTPUT] ?? out[this.session.outputNames[0]!]!;
     const data = t.data as Float32Array;
     return { data, width: data.length / b.batch };
   }
@@ -146,6 +136,10 @@ export class DistilBertPredictor implements Predictor {
       });
     }
     return result;
+  }
+
+  predictBatchAtQuantile(prompts: string[], opts: { quantile: number }): Promise<Prediction[]> {
+    return this.predictBatch(prompts, opts);
   }
 
   /** Length-sorted groups of at most batchSize prompts and maxBatchTokens padded tokens. */

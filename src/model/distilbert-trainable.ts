@@ -11,13 +11,13 @@ import * as op from "../engine/ops.js";
 import { Trainer, type AdamWOptions } from "../engine/optim.js";
 import { stepSeed } from "../engine/random.js";
 import { i64, ort, Session, type Feeds, type SessionOptions } from "../engine/session.js";
-import type { LabeledBatch, TokenBatch, TrainableModel, TrainStepOptions } from "../train/trainable.js";
+import type { LabeledBatch, TokenBatch, TrainableModel, TrainStepOptions } from "./trainable.js";
 import { LenpredError } from "../util/errors.js";
 import type { DistilBertConfig } from "./config.js";
-import { buildForward } from "./graph.js";
+import { buildForward } from "./distilbert-forward.js";
 import { validateHead } from "./heads.js";
 import { initParams, paramSpecs, validateParams } from "./params.js";
-import type { NamedTensors } from "./tensors.js";
+import type { NamedTensors } from "../engine/tensors.js";
 
 export interface DistilBertModelOptions {
   /** Initial parameters (HF names); random HF-style init from `seed` when omitted. */

@@ -10,9 +10,9 @@
  *    gives the tokens and the bucket.
  */
 import { bucketCount, bucketMidpoint, bucketOf, upperBound, type BucketScheme } from "../data/buckets.js";
-import type { HeadKind } from "../model/config.js";
+import type { HeadKind } from "./config.js";
 import { LenpredError } from "../util/errors.js";
-import type { Prediction } from "./types.js";
+import type { Prediction } from "./prediction.js";
 
 export interface HeadSpec {
   head: HeadKind;

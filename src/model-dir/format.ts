@@ -1,0 +1,73 @@
+/**
+ * The model-directory format, owned here and nowhere else: the file names, `lenpred.json` (`ModelMeta`) and
+ * its reading/validation, and the ONNX graph's input/output names shared by the exporter and the reader.
+ * Everything below predictor/, baselines/ and model/ so that each of them can import it without a cycle.
+ *
+ *   lenpred.json           ModelMeta: `kind` (which loader opens the directory), buckets, tokenizer spec
+ *   config.json            HF DistilBertConfig (distilbert kind)
+ *   model.safetensors      parameters under HF names (distilbert kind)
+ *   tokenizer.json         the input tokenizer (distilbert kind)
+ *   onnx/model.onnx        inference graph (transformers.js layout); ./model.onnx in older/shared-weights dirs
+ */
+import { lstatSync } from "node:fs";
+import { join } from "node:path";
+import { validateScheme, type BucketScheme } from "../data/buckets.js";
+import { LenpredError } from "../util/errors.js";
+import { asObject } from "../util/fields.js";
+import { readJsonFile } from "../util/json-file.js";
+import { modelFile } from "./confine.js";
+
+export const META_FILE = "lenpred.json";
+export const CONFIG_FILE = "config.json";
+export const WEIGHTS_FILE = "model.safetensors";
+export const TOKENIZER_FILE = "tokenizer.json";
+/** Where the inference export goes: transformers.js looks for `onnx/model.onnx` (its fp32 dtype). */
+export const ONNX_FILE = "onnx/model.onnx";
+/** The flat location: older model directories, and shared-weights exports (external data beside the graph). */
+export const LEGACY_ONNX_FILE = "model.onnx";
+/** Cap on a model directory's JSON files (lenpred.json, config.json): they are a few KB. */
+export const MAX_JSON_BYTES = 16 << 20;
+
+/** The ONNX graph's contract: int64 [batch, sequence] inputs (attention_mask optional to the reader) → float logits. */
+export const ONNX_INPUT_IDS = "input_ids";
+export const ONNX_ATTENTION_MASK = "attention_mask";
+export const ONNX_INPUTS = [ONNX_INPUT_IDS, ONNX_ATTENTION_MASK] as const;
+export const ONNX_OUTPUT = "logits";
+
+export interface ModelMeta {
+  /** Which implementation reads this directory, e.g. "distilbert", "ngram", "majority" (see predictor/load.ts). */
+  kind: string;
+  buckets: BucketScheme;
+  /** Tokenizer spec the labels were counted with (from the prepared data's scheme.json). */
+  tokenizer: string;
+  [extra: string]: unknown;
+}
+
+/** `lenpred.json` of `dir`, validated (kind, tokenizer, buckets); a LenpredError naming file/field otherwise. */
+export async function readModelMeta(dir: string): Promise<ModelMeta> {
+  const file = modelFile(dir, META_FILE, { missing: `not a lenpred model directory (no ${META_FILE})`, maxBytes: MAX_JSON_BYTES });
+  const meta = asObject(await readJsonFile(file, { missing: `not a lenpred model directory (no ${META_FILE})` }), { file });
+  if (typeof meta.kind !== "string") throw new LenpredError("missing model kind", { file, field: "kind" });
+  if (typeof meta.tokenizer !== "string") throw new LenpredError("missing tokenizer", { file, field: "tokenizer" });
+  return { ...meta, kind: meta.kind, tokenizer: meta.tokenizer, buckets: validateScheme(meta.buckets, file) };
+}
+
+/** Path of `lenpred.json` in `dir`, for error places. */
+export function metaFileOf(dir: string): string {
+  return join(dir, META_FILE);
+}
+
+/** The inference graph of a model directory: onnx/model.onnx, else ./model.onnx; undefined when neither exists. */
+export function onnxFileOf(dir: string): string | undefined {
+  // lstat, not exists: a dangling link or a link loop is still "the file that is there" (reported as such by modelFile).
+  for (const f of [ONNX_FILE, LEGACY_ONNX_FILE]) if (lstatOrUndefined(join(dir, f))) return join(dir, f);
+  return undefined;
+}
+
+function lstatOrUndefined(file: string) {
+  try {
+    return lstatSync(file);
+  } catch {
+    return undefined;
+  }
+}

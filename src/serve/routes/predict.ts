@@ -15,7 +15,7 @@ import { sendError, sendUnavailable } from "../errors.js";
 import { isQuantileRefusal } from "../quantile.js";
 import { errorResponses, predictBodySchema, predictResponseSchema } from "../schemas.js";
 import { upperBound } from "../../data/buckets.js";
-import { quantileBucket } from "../../predictor/decode.js";
+import { quantileBucket } from "../../model/decode.js";
 import { checkModelName } from "../../online/observation.js";
 import type { ServeState } from "../context.js";
 

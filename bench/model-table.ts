@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { computeMetrics } from "../src/metrics/metrics.js";
-import { readPreparedSplit } from "../src/metrics/prepared.js";
+import { readPreparedSplit } from "../src/data/prepared-dir.js";
 import { parseConfig } from "../src/model/config.js";
 import { countParams } from "../src/model/params.js";
 import { LengthPredictor } from "../src/predictor/length-predictor.js";

@@ -7,7 +7,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { readPreparedSplit } from "../src/metrics/prepared.js";
+import { readPreparedSplit } from "../src/data/prepared-dir.js";
 import { LengthPredictor } from "../src/predictor/length-predictor.js";
 
 const { values, positionals } = parseArgs({

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_POLICIES, loadInputs, runPolicies } from "../src/simulate/index.js";
-import { readSplits, resolveTraceFiles } from "../src/simulate/trace.js";
+import { readSplitLengths, resolveSplitFiles } from "../src/data/prepared-dir.js";
 import { createRng } from "../src/util/rng.js";
 
 const args = process.argv.slice(2);
@@ -34,7 +34,7 @@ if (!data) {
 }
 try {
   const t0 = performance.now();
-  await readSplits(resolveTraceFiles(data, split).files);
+  await readSplitLengths(resolveSplitFiles(data, split).files);
   const readS = (performance.now() - t0) / 1000;
   const inputs = await loadInputs({ data, split, predictor: "noisy:0.5", model: "gpt-j-6b", gpu: "a100-80gb", seed: 0, policies: [...DEFAULT_POLICIES] });
   const t1 = performance.now();

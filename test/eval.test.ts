@@ -68,7 +68,7 @@ describe("lenpred eval", () => {
 
   it.each([
     ["missing records", good.slice(1), /1 of 20 records .* have no prediction \(indices 0\)/],
-    ["an index beyond the split", [...good, { ...good[0], index: 20, id: undefined }], /index 20 is beyond the split/],
+    ["an index beyond the split", [...good, { ...good[0], index: 20, id: undefined }], /index 20 is out of range: .*val\.jsonl has 20 records/],
     ["a duplicate index", [...good, good[3]], /record 20, field 'index': duplicate prediction for index 3/],
     ["a mismatched id", good.map((g, i) => (i === 4 ? { ...g, id: "other" } : g)), /record 4, field 'id': id "other" does not match/],
     ["a bucket out of range", good.map((g, i) => (i === 2 ? { ...g, bucket: 4 } : g)), /record 2, field 'bucket': bucket 4 out of range/],

@@ -106,8 +106,8 @@ describe("predictions file validation", () => {
   });
 
   const cases: [string, (r: Record<string, unknown>[]) => unknown[], RegExp][] = [
-    ["missing index", (r) => r.slice(0, N - 1).concat([]).filter((x) => x.index !== 17), /no prediction for index 17 \(2 of 300/],
-    ["duplicate index", (r) => { r[5] = { ...r[5], index: 3 }; return r; }, /record 5, field 'index': duplicate index 3 \(first seen at record 3\)/],
+    ["missing index", (r) => r.slice(0, N - 1).concat([]).filter((x) => x.index !== 17), /2 of 300 records of the trace have no prediction \(indices 17, 299\)/],
+    ["duplicate index", (r) => { r[5] = { ...r[5], index: 3 }; return r; }, /record 5, field 'index': duplicate prediction for index 3 \(first seen at record 3\)/],
     ["index out of range", (r) => { r[2] = { ...r[2], index: N }; return r; }, /record 2, field 'index': index 300 is out of range/],
     ["negative bucket", (r) => { r[4] = { ...r[4], bucket: -1 }; return r; }, /record 4, field 'bucket': expected a non-negative integer/],
     ["upperBound from another scheme", (r) => { r[9] = { ...r[9], upperBound: 1000 }; return r; }, /record 9, field 'upperBound': expected \d+ \(the scheme's upper edge/],

@@ -29,11 +29,25 @@ describe("simulate with reserveTokens", () => {
     expect(b.metrics.throughput_tokens_per_s).toBeGreaterThan(a.metrics.throughput_tokens_per_s);
   });
 
-  it("a reservation that is too small is preempted and grown bucket by bucket (the run finishes)", () => {
+  it("a reservation that is too small is preempted and grown (the run finishes)", () => {
     const pred = { ...syntheticPredictions("oracle", trace, scheme, 0), reserve: new Float64Array(40).fill(1) };
     const r = simulatePolicy("s3", trace, pred, scheme, profile);
     expect(r.metrics.preemptions).toBeGreaterThan(0);
     expect(r.latency.length).toBe(40);
+  });
+
+  it("a sequence that outgrows reserveTokens doubles its output reservation: ≤ ⌈log2(output / reserve)⌉ preemptions", () => {
+    // One request, prompt 4, true output 100, reserveTokens 10: reservations 10 → 20 → 40 → 80 → 160 output tokens
+    // (capped at the max sequence length), 4 preemptions; growing bucket by bucket (16 tokens) would take 7.
+    const one = buildTrace({ prompt: [4], output: [100], files: ["t"] }, 160);
+    const pred = { ...syntheticPredictions("oracle", one, scheme, 0), reserve: Float64Array.of(10) };
+    const r = simulatePolicy("s3", one, pred, scheme, profile);
+    expect(r.metrics.preemptions).toBe(Math.ceil(Math.log2(100 / 10)));
+    // Recomputed work: prompt + generated tokens at each preemption (4 + 10, 4 + 20, 4 + 40, 4 + 80).
+    expect(r.metrics.recomputed_tokens).toBe(14 + 24 + 44 + 84);
+    // Without reserveTokens the S³ supervisor still grows bucket by bucket (its bucket semantics are unchanged).
+    const bucketOnly = simulatePolicy("s3", one, { ...pred, bucket: Int32Array.of(0), reserve: undefined }, scheme, profile);
+    expect(bucketOnly.metrics.preemptions).toBe(6); // 16 → 32 → … → 112 output tokens fit 100
   });
 
   it("reads reserveTokens from a predictions file (all or none)", async () => {
@@ -48,6 +62,6 @@ describe("simulate with reserveTokens", () => {
     writeFileSync(file, [line(0, { reserveTokens: 7 }), line(1, {})].join("\n") + "\n");
     await expect(readPredictions(file, 2, scheme)).rejects.toThrow(/record 1, field 'reserveTokens'/);
     writeFileSync(file, [line(0, { reserveTokens: -1 }), line(1, {})].join("\n") + "\n");
-    await expect(readPredictions(file, 2, scheme)).rejects.toThrow(/field 'reserveTokens'.*non-negative/);
+    await expect(readPredictions(file, 2, scheme)).rejects.toThrow(/field 'reserveTokens': expected a finite number >= 0/);
   });
 });

@@ -61,7 +61,7 @@ Every baseline is a Predictor with upperBound = edges[bucket]. Example (see docs
     .action(async (opts: BaselineOpts) => {
       const { LenpredError } = await import("../util/errors.js");
       if (!opts.out && !opts.save) throw new LenpredError("nothing to do: give --out <preds.jsonl> and/or --save <model dir>");
-      const { readPreparedSplit, checkSplit } = await import("../metrics/prepared.js");
+      const { readPreparedSplit, checkSplit } = await import("../data/prepared-dir.js");
       const { trainBaseline, BASELINE_KINDS } = await import("../baselines/index.js");
       if (!(BASELINE_KINDS as readonly string[]).includes(opts.kind)) throw new LenpredError(`unknown --kind '${opts.kind}' (expected one of ${BASELINE_KINDS.join(", ")})`);
       checkSplit(opts.split);

@@ -43,14 +43,16 @@ See docs/online.md.`)
         const t0 = Date.now();
         const recs = await replay(learner, trace, { quantile: o.quantile, onProgress: (d) => { if (process.stderr.isTTY) process.stderr.write(`\rreplayed ${d}/${trace.length}`); } });
         if (process.stderr.isTTY) process.stderr.write("\n");
-        await writeFileAtomic(o.out, recs.map((r) => JSON.stringify(r) + "\n").join(""));
+        const { writePredictionsFile } = await import("../data/predictions-file.js");
+        await writePredictionsFile(o.out, recs);
         const s = summarize(recs, o.quantile, o.window);
         if (o.summary) await writeJsonAtomic(o.summary, s);
         if (o.plot) await writeFileAtomic(o.plot, await learningCurveSvg(s, o.target ?? o.trace));
         if (o.preparedOut) {
           const { bucketOf } = await import("../data/buckets.js");
-          await writeFileAtomic(join(o.preparedOut, "test.jsonl"), trace.map((r, i) => JSON.stringify({ id: r.id ?? i, prompt: r.prompt, prompt_tokens: r.prompt_tokens ?? 0, output_tokens: r.output_tokens, output_length_bucket: bucketOf(learner.buckets, r.output_tokens) }) + "\n").join(""));
-          await writeJsonAtomic(join(o.preparedOut, "scheme.json"), { buckets: learner.buckets, tokenizer: o.tokenizer, specialTokens: false, label: "replay:output_tokens", template: "" });
+          const { writePreparedSplit } = await import("../data/prepared-dir.js");
+          await writePreparedSplit(o.preparedOut, "test", { buckets: learner.buckets, tokenizer: o.tokenizer, specialTokens: false, label: "replay:output_tokens", template: "" },
+            trace.map((r, i) => ({ id: r.id ?? i, prompt: r.prompt, prompt_tokens: r.prompt_tokens ?? 0, output_tokens: r.output_tokens, output_length_bucket: bucketOf(learner.buckets, r.output_tokens) })));
         }
         const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
         const line = (name: string, a: import("../online/replay.js").Scores) => `${name.padEnd(8)} MAE ${a.mae.toFixed(1).padStart(7)}  coverage(reserveTokens) ${pct(a.coverage).padStart(7)}  coverage(upperBound) ${pct(a.upperBoundCoverage).padStart(7)}  τ ${a.kendallTau.toFixed(3)}`;

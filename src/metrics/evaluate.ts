@@ -2,7 +2,7 @@
 import type { PreparedScheme } from "../data/records.js";
 import { joinPredictions } from "./join.js";
 import { computeMetrics, type MetricsReport } from "./metrics.js";
-import { readPreparedSplit } from "./prepared.js";
+import { readPreparedSplit } from "../data/prepared-dir.js";
 
 export interface EvaluateResult {
   report: MetricsReport;

@@ -5,12 +5,13 @@
  * split works as is) or bare JSON strings.
  */
 import { createReadStream } from "node:fs";
+import { formatPredictionLines, predictionLine, type PredictionLike } from "../data/predictions-file.js";
 import type { PredictionRecord } from "../model/prediction.js";
 import { openAtomicWriteStream } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import { checkPrompt, type LengthPredictor } from "./length-predictor.js";
 import { describe } from "../util/fields.js";
-import { readJsonl, toJsonlLine } from "../util/jsonl.js";
+import { readJsonl } from "../util/jsonl.js";
 
 export interface PredictFileOptions {
   /** Field holding the prompt (default "prompt"). */
@@ -38,12 +39,9 @@ export async function countLines(file: string): Promise<number> {
   return n + (lastNonNl ? 1 : 0);
 }
 
-const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
-
-export function toRecord(index: number, id: string | number | undefined, p: { bucket: number; upperBound: number; expectedTokens: number; probabilities?: number[] }, probabilities = true): PredictionRecord {
-  const rec: PredictionRecord = { index, ...(id !== undefined ? { id } : {}), bucket: p.bucket, upperBound: p.upperBound, expectedTokens: round(p.expectedTokens) };
-  if (probabilities && p.probabilities) rec.probabilities = p.probabilities.map((x) => round(x, 6));
-  return rec;
+/** One predictions line (the format and its rounding rule are data/predictions-file.ts's). */
+export function toRecord(index: number, id: string | number | undefined, p: PredictionLike, probabilities = true): PredictionRecord {
+  return predictionLine(index, id, p, { probabilities });
 }
 
 /** Predict every line of `input`; write to `out` (atomically) or to `write` (e.g. stdout). Returns the count. */
@@ -57,7 +55,7 @@ export async function predictFile(predictor: LengthPredictor, input: string, sin
   const flush = async () => {
     if (!pending.length) return;
     const preds = await predictor.predictBatch(pending.map((r) => r.prompt), { quantile: o.quantile });
-    await emit(pending.map((r, j) => toJsonlLine(toRecord(r.index, r.id, preds[j]!, o.probabilities !== false))).join(""));
+    await emit(formatPredictionLines(pending.map((r, j) => toRecord(r.index, r.id, preds[j]!, o.probabilities !== false))));
     done += pending.length;
     pending = [];
     o.onProgress?.(done);

@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.js";
-import type { PolicyResult } from "./engine.js";
+import type { PolicyResult } from "./scheduler-loop.js";
 import { renderVegaLiteSvg } from "../util/render-svg.js";
 
 type Row = Record<string, string | number>;

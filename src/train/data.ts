@@ -4,7 +4,7 @@
  * prepared buckets/lengths.
  */
 import type { PreparedRecord, PreparedScheme } from "../data/records.js";
-import { readPreparedSplit } from "../metrics/prepared.js";
+import { readPreparedSplit } from "../data/prepared-dir.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import type { Example } from "./batching.js";
 import type { TrainingData } from "./loop.js";

@@ -1,17 +1,8 @@
 /**
- * The simulator: an iteration-stepped loop over one GPU's KV cache. Each iteration admits waiting requests
- * (prefill), advances every running sequence by one token, and costs `costModel.iterationTime`. Policies:
- *
- * - `max-length`: FasterTransformer-style static batches. Batch size = capacity / maxSeqLen; a batch runs
- *   until its longest member finishes, its memory stays reserved and results return when the batch ends.
- * - `max-length-iter`: the same reservation with iteration-level (ORCA-style) admission, for comparison.
- * - `s3`: reserve prompt + the predicted bucket's upper edge (the whole max length for the last, open-ended
- *   bucket), admit first-fit in queue order to fill memory; the supervisor preempts a sequence that reaches
- *   its reservation, moves it to the next bucket and re-queues it at the front (its KV is recomputed).
- * - `oracle`: reserve exactly prompt + true output; never preempts.
- * - `paged`: vLLM-like blocks allocated on demand, head-of-line FCFS admission with a 1% watermark, and
- *   recompute preemption of the most recently admitted sequence when a block is missing.
- * - `s3-sjf`, `paged-sjf`: the same with the waiting queue ordered shortest-predicted-first.
+ * The simulator loop: iteration-stepped over one GPU's KV cache. Each iteration admits waiting requests
+ * (prefill), advances every running sequence by one token, and costs `costModel.iterationTime`. What to
+ * reserve, in which order and what happens on outgrowing a reservation is the policy's (policies.ts); how
+ * memory is handed out is the KV pool's (kv-pool.ts). A new policy needs no change here.
  *
  * KV accounting: after a sequence has produced g tokens it holds prompt + g KV entries (the entry of the
  * newest token is counted as soon as it is produced), so a step needs room for prompt + g + 1.
@@ -20,12 +11,10 @@ import { LenpredError } from "../util/errors.js";
 import type { BucketScheme } from "../data/buckets.js";
 import { costModel } from "./cost.js";
 import { kvCapacityTokens, type SimProfile } from "./profile.js";
+import { PagedPool, ReservationPool, type KvPool } from "./kv-pool.js";
+import { POLICIES, type PolicyName } from "./policies.js";
 import { FifoQueue, KeyedQueue, type WaitQueue } from "./queue.js";
 import type { Predictions, Trace } from "./trace.js";
-
-export const DEFAULT_POLICIES = ["max-length", "s3", "oracle", "paged", "s3-sjf", "paged-sjf"] as const;
-export const ALL_POLICIES = [...DEFAULT_POLICIES, "max-length-iter"] as const;
-export type PolicyName = (typeof ALL_POLICIES)[number];
 
 export interface SimOptions {
   /** Paged-attention block size in tokens. */
@@ -122,31 +111,15 @@ export function simulatePolicy(
     if (P[i]! + O[i]! > maxLen) throw new LenpredError(`request ${i} needs ${P[i]! + O[i]!} tokens, above max sequence length ${maxLen} (build the trace with buildTrace)`);
   }
   const cost = costModel(profile);
-  const edges = scheme.edges;
-  const lastBucket = edges.length - 1;
+  const policy = POLICIES[name]({ trace, pred, scheme, maxLen });
 
   // Per-request state.
   const gen = new Int32Array(n);
   const alloc = new Int32Array(n); // tokens reserved, or blocks × bs for paged
-  const bucket = Int32Array.from(pred.bucket);
-  const reserve = pred.reserve;
-  /** Requests that outgrew their reserveTokens: from then on they grow bucket by bucket, as S³ does. */
-  const grown = new Uint8Array(n);
   const finish = new Float64Array(n);
   const firstTok = new Float64Array(n).fill(-1);
 
-  const paged = name === "paged" || name === "paged-sjf";
-  const sjf = name === "s3-sjf" || name === "paged-sjf";
-  const reservation = (i: number): number => {
-    if (name === "oracle") return P[i]! + O[i]!;
-    if (name === "max-length" || name === "max-length-iter") return maxLen;
-    // Calibrated reservations (online learning): prompt + reserveTokens, at least one token of output.
-    if (reserve && !grown[i]) return Math.min(maxLen, P[i]! + Math.max(1, Math.ceil(reserve[i]!)));
-    // S³: prompt + predicted bucket's upper edge; the last bucket is open-ended, so it reserves the max.
-    return bucket[i] === lastBucket ? maxLen : Math.min(maxLen, P[i]! + edges[bucket[i]!]!);
-  };
-
-  const main: WaitQueue = sjf ? new KeyedQueue(pred.expected) : new FifoQueue();
+  const main: WaitQueue = policy.order === "shortest-predicted" ? new KeyedQueue(pred.expected) : new FifoQueue();
   const resume = new FifoQueue();
   const queued = (): number => main.size + resume.size;
 
@@ -171,7 +144,7 @@ export function simulatePolicy(
     while (nextArrival < n && A[nextArrival]! <= t) main.push(nextArrival++);
   };
 
-  if (name === "max-length") {
+  if (policy.pool === "static-batch") {
     runStatic();
   } else {
     runContinuous();
@@ -228,10 +201,8 @@ export function simulatePolicy(
   }
 
   function runContinuous(): void {
-    const capBlocks = Math.floor(cap / bs);
-    const watermark = Math.floor(capBlocks * 0.01);
-    const capacity = paged ? capBlocks * bs : cap;
-    let free = capacity; // tokens (reservation) or blocks × bs (paged)
+    const pool: KvPool = policy.pool === "paged" ? new PagedPool(cap, bs) : new ReservationPool(cap);
+    const capacity = pool.capacity;
     let running = new Int32Array(Math.min(n, 1 << 16));
     let runCount = 0;
     let admitDirty = true;
@@ -239,13 +210,12 @@ export function simulatePolicy(
     const skipped: number[] = [];
     const skippedResume: number[] = [];
 
-    const blocksFor = (tokens: number): number => Math.ceil(tokens / bs) * bs;
     const pushRunning = (i: number): void => {
       if (runCount === running.length) { const r = new Int32Array(running.length * 2); r.set(running); running = r; }
       running[runCount++] = i;
     };
     const preempt = (i: number): void => {
-      free += alloc[i]!;
+      pool.free += alloc[i]!;
       alloc[i] = 0;
       preemptions++;
       resume.push(i);
@@ -253,7 +223,7 @@ export function simulatePolicy(
     };
     const admit = (i: number, need: number): void => {
       alloc[i] = need;
-      free -= need;
+      pool.free -= need;
       const len = P[i]! + gen[i]!;
       prefillTokens += len;
       if (gen[i]! > 0) recomputed += len;
@@ -267,27 +237,26 @@ export function simulatePolicy(
       if (nextArrival !== before) admitDirty = true;
       if (runCount === 0 && queued() === 0) { t = A[nextArrival]!; continue; }
 
-      // 1. Room for this step's token: the S³ supervisor / oracle / max-length check the reservation,
-      //    paged allocates a block and preempts the newest sequences when none is free.
+      // 1. Room for this step's token: a reservation pool checks the reservation (the policy decides what a
+      //    sequence that outgrew it reserves next; it is preempted and re-queued at the front), the paged pool
+      //    allocates a block and preempts the newest sequences when none is free.
       for (let k = 0; k < runCount; k++) {
         const i = running[k]!;
         const need = P[i]! + gen[i]! + 1;
         if (need <= alloc[i]!) continue;
-        if (!paged) {
-          // Misprediction: the sequence outgrew its bucket. Move it to the next bucket that fits and re-queue.
-          if (reserve && !grown[i]) { grown[i] = 1; bucket[i] = 0; }
-          while (bucket[i]! < lastBucket && Math.min(maxLen, P[i]! + edges[bucket[i]!]!) < need) bucket[i]!++;
+        if (pool.kind === "reservation") {
+          policy.onOutgrow(i, need);
           preempt(i);
           running[k] = -1;
           continue;
         }
-        while (free < bs && runCount - 1 > k) {
+        while (pool.free < pool.unit && runCount - 1 > k) {
           const v = running[--runCount]!;
           if (v >= 0) preempt(v);
         }
-        if (free >= bs) {
-          alloc[i]! += bs;
-          free -= bs;
+        if (pool.free >= pool.unit) {
+          alloc[i]! += pool.unit;
+          pool.free -= pool.unit;
         } else {
           preempt(i);
           running[k] = -1;
@@ -300,12 +269,13 @@ export function simulatePolicy(
       // 2. Admission.
       fresh.length = 0;
       if (admitDirty && runCount < maxBatch) {
-        if (paged) {
+        if (pool.kind === "paged") {
+          // Head-of-line: stop at the first request that does not fit.
           while (runCount < maxBatch && queued() > 0) {
             const fromResume = resume.size > 0;
             const i = fromResume ? resume.pop() : main.pop();
-            const need = blocksFor(P[i]! + gen[i]! + 1);
-            if (free - need >= watermark * bs || (runCount === 0 && need <= free)) {
+            const need = pool.round(P[i]! + gen[i]! + 1);
+            if (pool.canAdmit(need, runCount)) {
               admit(i, need);
             } else {
               (fromResume ? resume : main).unpop([i]);
@@ -313,14 +283,15 @@ export function simulatePolicy(
             }
           }
         } else {
+          // First-fit: skip up to `lookahead` requests that do not fit.
           skipped.length = 0;
           skippedResume.length = 0;
           let misses = 0;
           while (runCount < maxBatch && misses < lookahead && queued() > 0) {
             const fromResume = resume.size > 0;
             const i = fromResume ? resume.pop() : main.pop();
-            const need = Math.max(reservation(i), P[i]! + gen[i]! + 1);
-            if (need <= free) {
+            const need = Math.max(policy.reserve(i), P[i]! + gen[i]! + 1);
+            if (pool.canAdmit(need, runCount)) {
               admit(i, need);
             } else {
               (fromResume ? skippedResume : skipped).push(i);
@@ -356,7 +327,7 @@ export function simulatePolicy(
 
       // 4. Every running sequence emits a token; finished ones free their memory after the iteration.
       let used = 0, over = 0;
-      const reserved = capacity - free;
+      const reserved = capacity - pool.free;
       w = 0;
       for (let k = 0; k < runCount; k++) {
         const i = running[k]!;
@@ -368,7 +339,7 @@ export function simulatePolicy(
         if (g === O[i]!) {
           finish[i] = t;
           finished++;
-          free += alloc[i]!;
+          pool.free += alloc[i]!;
           alloc[i] = 0;
           admitDirty = true;
         } else {

@@ -24,9 +24,7 @@ const LAYER: Record<string, number> = {
   ".": 8, // src/cli.ts, src/index.ts
 };
 /** Files outside their folder's layer. */
-const FILE_LAYER: Record<string, number> = {
-  "predictor/types.ts": 3, // only re-exports model/prediction.ts, for serve/, metrics/ and simulate/ until they import it from there
-};
+const FILE_LAYER: Record<string, number> = {};
 
 const src = join(repoRoot, "src");
 const files = readdirSync(src, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"));

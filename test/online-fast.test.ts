@@ -62,7 +62,7 @@ describe("online learning of the n-gram member", () => {
     const m = findFastMember(ng)!;
     const head = FastHead.from(m);
     const before = head.toJSON();
-    const f = fastFeatures(m, "elaborate essay topic 2");
+    const f = fastFeatures({ ngram: m.ngram! }, "elaborate essay topic 2");
     const published = (head as unknown as { R: Float32Array }).R;
     const copy = Float32Array.from(published);
     head.step(f.h, Math.log1p(400));

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { bucketOf, upperBound, type BucketScheme } from "../src/data/buckets.js";
 import { normalQuantile } from "../src/model/decode.js";
 import { LengthPredictor } from "../src/predictor/length-predictor.js";
-import type { Prediction } from "../src/predictor/types.js";
+import type { Prediction } from "../src/model/prediction.js";
 import { buildServer } from "../src/serve/server.js";
 import { repoRoot } from "../src/util/paths.js";
 import { ID, referenceOutputs, writeTinyModel, type TinyModel } from "./helpers/predictor-fixtures.js";

@@ -64,12 +64,18 @@ describe("/metrics", () => {
   });
 
   it.skipIf(!promtool)("passes promtool check metrics, process metrics included (skipped when promtool is absent: apt-get install prometheus)", async () => {
-    const url = await serve({ predictor: new SyntheticPredictor(), processMetrics: true });
+    const url = await serve({ predictor: new SyntheticPredictor(), processMetrics: true, online: {} });
     await post(url, { prompt: "hello" });
+    // The online-learning gauges and counters too, per target model.
+    const obs = await fetch(url + "/v1/observe", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ observations: [{ prompt: "hello", output_tokens: 40, model: "gpt-4" }, { prompt: "hi there", output_tokens: 90, model: "gpt-4" }] }) });
+    expect(obs.status).toBe(202);
+    await apps.at(-1)!.lenpred.online!.idle();
     await fetch(url + "/nope");
     const text = await (await fetch(url + "/metrics")).text();
     expect(text).toMatch(/^lenpred_nodejs_active_handles\{/m);
     expect(text).not.toMatch(/^lenpred_nodejs_active_\w+_total/m);
+    expect(text).toContain('lenpred_observations_total{model="gpt-4"} 2');
+    expect(text).toMatch(/^lenpred_online_reserve_coverage_ratio\{model="gpt-4"\} /m);
     const r = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
     expect(r.stdout + r.stderr).toBe("");
     expect(r.status).toBe(0);

@@ -13,7 +13,7 @@ import { trainBaseline } from "../src/baselines/index.js";
 import { uniformBuckets } from "../src/data/buckets.js";
 import type { PreparedScheme } from "../src/data/records.js";
 import { LengthPredictor } from "../src/predictor/length-predictor.js";
-import type { Prediction, Predictor } from "../src/predictor/types.js";
+import type { Prediction, Predictor } from "../src/model/prediction.js";
 import { buildServer, type ServeOptions } from "../src/serve/server.js";
 import { WorkerPredictor } from "../src/serve/worker-predictor.js";
 import { writeTinyModel } from "./helpers/predictor-fixtures.js";

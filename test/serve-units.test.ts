@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { uniformBuckets } from "../src/data/buckets.js";
 import { LengthPredictor } from "../src/predictor/length-predictor.js";
-import type { Prediction, Predictor } from "../src/predictor/types.js";
+import type { Prediction, Predictor } from "../src/model/prediction.js";
 import { MicroBatcher, QueueFullError, QueueTimeoutError, ShuttingDownError } from "../src/serve/batcher.js";
 import type { ChatPromptError } from "../src/serve/chat.js";
 import { chatPrompt } from "../src/serve/chat.js";

@@ -6,7 +6,7 @@ import SwaggerParser from "@apidevtools/swagger-parser";
 import type { FastifyInstance } from "fastify";
 import { afterAll, describe, expect, it } from "vitest";
 import { bucketOf, uniformBuckets, type BucketScheme } from "../src/data/buckets.js";
-import type { Prediction, Predictor } from "../src/predictor/types.js";
+import type { Prediction, Predictor } from "../src/model/prediction.js";
 import { buildServer, type ServeOptions } from "../src/serve/server.js";
 import { runFuzz } from "../bench/lib/serve-fuzz.js";
 

@@ -20,7 +20,7 @@ import { readTrace, replay, summarize, type ReplayRecord } from "../../src/onlin
 import { OnlineService } from "../../src/online/service.js";
 import { ObservationStore } from "../../src/online/store.js";
 import { LengthPredictor } from "../../src/predictor/length-predictor.js";
-import type { Prediction, Predictor } from "../../src/predictor/types.js";
+import type { Prediction, Predictor } from "../../src/model/prediction.js";
 import { buildProfile, buildTrace, simulatePolicy, syntheticPredictions, type Predictions } from "../../src/simulate/index.js";
 import { loadTokenizer } from "../../src/tokenizers/index.js";
 import { sharedDataFile, repoRoot } from "../../src/util/paths.js";

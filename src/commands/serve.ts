@@ -25,6 +25,12 @@ interface ServeCliOptions {
   warmup: boolean;
   worker: boolean;
   backlog: number;
+  stateDir?: string;
+  observeToken?: string;
+  quantile: number;
+  maxModels: number;
+  retrainEvery: number;
+  maxObservations: number;
 }
 
 export function register(program: Command): void {
@@ -52,12 +58,21 @@ export function register(program: Command): void {
     .option("--max-prompt-chars <n>", "longest prompt / message content, in characters", numberOption("--max-prompt-chars", { int: true, min: 1 }), DEFAULT_LIMITS.maxPromptChars)
     .option("--max-messages <n>", "most messages in a chat body", numberOption("--max-messages", { int: true, min: 1 }), 256)
     .option("--shutdown-timeout <s>", "on SIGTERM, give in-flight requests this long before exiting 1", numberOption("--shutdown-timeout", { min: 0 }), 30)
+    .option("--state-dir <dir>", "online learning: keep observations (fsynced before POST /v1/observe answers 202), snapshots and retrained members here, and resume from it on restart; one server per directory (a lock). Without it, learning is in memory only")
+    .option("--observe-token <token>", "POST /v1/observe needs 'Authorization: Bearer <token>' (default: env LENPRED_OBSERVE_TOKEN; reads stay open)")
+    .option("--quantile <q>", "reservation level of reserveTokens in every prediction (0 < q < 1)", numberOption("--quantile", { min: 0, max: 1 }), 0.9)
+    .option("--max-models <n>", "most target models learned online; observations for a new name beyond it get 400", numberOption("--max-models", { int: true, min: 1 }), 64)
+    .option("--max-observations <n>", "most observations in one POST /v1/observe", numberOption("--max-observations", { int: true, min: 1 }), 1000)
+    .option("--retrain-every <n>", "retrain a target's DistilBERT member in the background every N of its observations (0 = off; needs --state-dir and --no-worker: see docs/online.md)", numberOption("--retrain-every", { int: true, min: 0 }), 0)
     .option("--no-worker", "run the model on the main thread instead of a worker thread (for comparison only: tokenization then blocks /healthz and /metrics)")
     .option("--no-warmup", "report ready without running one warm-up prediction first")
     .addOption(new Option("--log-level <level>", "log level; stdout carries only pino JSON lines (\"ready\" once the model is loaded, signals, errors; no per-request lines)").choices(["fatal", "error", "warn", "info", "debug"]).default("info"))
     .addHelpText("after", "\nExamples:\n  lenpred serve --port 8080                     # the bundled alpaca-s3\n  lenpred serve --model vicuna-7b --port 8080\n  curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{\"prompt\": \"Write a haiku\", \"quantile\": 0.9}'\n\n\"quantile\" (0 < q < 1) reserves for the q-quantile of the predicted length; models without a length distribution answer 400.")
     .action(async (o: ServeCliOptions) => {
       if (o.model && o.synthetic) throw new LenpredError("give at most one of --model <dir> or --synthetic");
+      if (!(o.quantile > 0 && o.quantile < 1)) throw new LenpredError(`--quantile must be in (0, 1), got ${o.quantile}`);
+      const observeToken = o.observeToken ?? process.env.LENPRED_OBSERVE_TOKEN ?? undefined;
+      if (observeToken !== undefined && observeToken.trim() === "") throw new LenpredError("--observe-token (or LENPRED_OBSERVE_TOKEN) is empty");
       const { buildServer } = await import("../serve/server.js");
       // A model directory (or bundled model name / hub id; default the bundled one) is loaded in a worker thread
       // (tokenization and inference off the event loop), with one ONNX run per micro-batch: the DistilBERT kind
@@ -78,6 +93,13 @@ export function register(program: Command): void {
           limits: { bodyBytes: o.bodyLimit, maxPrompts: o.maxPrompts, maxPromptChars: o.maxPromptChars, maxMessages: o.maxMessages },
           warmup: o.warmup,
           processMetrics: true,
+          online: {
+            ...(o.stateDir ? { stateDir: o.stateDir } : {}),
+            // Never logged: the ready line carries no options.
+            ...(observeToken ? { observeToken } : {}),
+            quantile: o.quantile, maxModels: o.maxModels, retrainEvery: o.retrainEvery, maxObservations: o.maxObservations,
+            ...(model !== undefined && !o.worker ? { modelDir: model } : {}),
+          },
           logger: { level: o.logLevel },
         });
       } catch (e) {
@@ -127,7 +149,11 @@ export function register(program: Command): void {
       }
       const p = app.lenpred.predictor!;
       // Logged only once the model is loaded (and warmed up): the line to wait for.
-      log.info({ address, predictor: p.name, buckets: p.buckets.edges.length, maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, worker: !o.synthetic && o.worker }, "ready");
+      const online = app.lenpred.online;
+      log.info({
+        address, predictor: p.name, buckets: p.buckets.edges.length, maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, worker: !o.synthetic && o.worker,
+        stateDir: o.stateDir ?? null, resumed: online?.stats().resumed ?? 0, observeAuth: observeToken !== undefined,
+      }, "ready");
       process.exitCode = await stopped;
     });
 }

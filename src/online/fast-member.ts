@@ -13,7 +13,7 @@
 import type { NgramPredictor } from "../baselines/ngram/model.js";
 import { EnsemblePredictor } from "../predictor/ensemble.js";
 import { LengthPredictor } from "../predictor/length-predictor.js";
-import type { Predictor } from "../predictor/types.js";
+import type { Predictor } from "../model/prediction.js";
 
 export interface FastOptions {
   /** AdaGrad learning rate of the readout. */
@@ -26,15 +26,29 @@ export interface FastOptions {
 
 export const DEFAULT_FAST: FastOptions = { lr: 0.3, delta: 0.3 };
 
-/** The n-gram member of a base predictor and its weight in the ensemble's log-space average. */
+/** The base n-gram readout a target's head starts from (plain data: it crosses a worker boundary). */
+export interface FastReadout {
+  hidden: number;
+  R: ArrayLike<number>;
+  br: number;
+}
+
+/**
+ * The n-gram member of a base predictor and its weight in the ensemble's log-space average. `ngram` is there
+ * when the member is in this thread (features computed here); a base served from a worker thread gives only
+ * the readout and sends each prompt's features with its prediction (`Prediction.features`).
+ */
 export interface FastMember {
-  ngram: NgramPredictor;
+  ngram?: NgramPredictor;
+  readout: FastReadout;
   weight: number;
 }
 
 export function findFastMember(base: Predictor): FastMember | undefined {
   const m = findMember(base, (p) => p.name === "ngram" && (p as NgramPredictor).params?.hidden > 0);
-  return m && { ngram: m.predictor as NgramPredictor, weight: m.weight };
+  if (!m) return undefined;
+  const ngram = m.predictor as NgramPredictor;
+  return { ngram, readout: { hidden: ngram.params.hidden, R: ngram.params.R, br: ngram.params.br[0]! }, weight: m.weight };
 }
 
 /**
@@ -65,7 +79,7 @@ export interface FastFeatures {
   base: number;
 }
 
-export function fastFeatures(m: FastMember, prompt: string): FastFeatures {
+export function fastFeatures(m: { ngram: NgramPredictor }, prompt: string): FastFeatures {
   const p = new Float64Array(m.ngram.k);
   const reg = m.ngram.forward(m.ngram.featurize(prompt), p);
   return { h: Float32Array.from(m.ngram.h), base: Math.log1p(Math.max(0, Math.expm1(reg))) };
@@ -78,8 +92,8 @@ export class FastHead {
   private constructor(private R: Float32Array, private br: number, private G: Float64Array, public steps: number, private readonly o: FastOptions) {}
 
   static from(m: FastMember, o: FastOptions = DEFAULT_FAST): FastHead {
-    const H = m.ngram.params.hidden;
-    return new FastHead(Float32Array.from(m.ngram.params.R), m.ngram.params.br[0]!, new Float64Array(H + 1), 0, o);
+    const H = m.readout.hidden;
+    return new FastHead(Float32Array.from(m.readout.R), m.readout.br, new Float64Array(H + 1), 0, o);
   }
 
   /** log1p(tokens) this target's n-gram predicts. */
@@ -116,7 +130,7 @@ export class FastHead {
   }
 
   static restore(s: FastHeadState, m: FastMember, o: FastOptions = DEFAULT_FAST): FastHead | undefined {
-    const H = m.ngram.params.hidden;
+    const H = m.readout.hidden;
     if (!Array.isArray(s?.R) || s.R.length !== H || !Array.isArray(s.G) || s.G.length !== H + 1 || typeof s.br !== "number") return undefined;
     return new FastHead(Float32Array.from(s.R), s.br, Float64Array.from(s.G), s.steps ?? 0, o);
   }

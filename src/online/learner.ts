@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { bucketCount, bucketOf, upperBound, type BucketScheme } from "../data/buckets.js";
 import { checkQuantile, quantileBucket } from "../model/decode.js";
 import { checkPrompt, LengthPredictor, type LengthPredictorOptions } from "../predictor/length-predictor.js";
-import type { Prediction, Predictor } from "../predictor/types.js";
+import type { Prediction, Predictor } from "../model/prediction.js";
 import { LenpredError } from "../util/errors.js";
 import { asObject } from "../util/fields.js";
 import { readJsonFile } from "../util/json-file.js";
@@ -55,7 +55,20 @@ export interface OnlineLearnerOptions {
   limits?: ObservationLimits;
   /** Online learning of the n-gram member's readout per target (default on when the base has one); false = off. */
   fast?: Partial<FastOptions> | false;
+  /**
+   * The base's n-gram member when the base runs elsewhere (a worker thread: `lenpred serve`). Its predictions then
+   * carry each prompt's fast-member features as `features` (see `PredictionWithFeatures`).
+   */
+  fastMember?: FastMember;
+  /**
+   * Where observations' base predictions come from (default: `base`). `lenpred serve` predicts through its
+   * micro-batcher but learns straight from the worker, so a full predict queue never refuses learning.
+   */
+  learnBase?: Predictor;
 }
+
+/** A base prediction that carries the fast member's features (computed where the base runs). */
+export type PredictionWithFeatures = Prediction & { features?: FastFeatures };
 
 export interface TargetSnapshot { calibrator: CalibratorState; stats: StatsState; fast?: FastHeadState }
 export interface LearnerSnapshot { version: 1; learnedSeq: number; targets: Record<string, TargetSnapshot> }
@@ -88,6 +101,7 @@ export class OnlineLearner {
   private readonly baseCacheSize: number;
   private queue: { obs: ValidObservation[]; resolve: () => void; reject: (e: Error) => void }[] = [];
   private queued = 0;
+  private learning = 0;
   private draining: Promise<void> | undefined;
   /** Observations refused for the model cap (visible in metrics). */
   refused = 0;
@@ -105,7 +119,7 @@ export class OnlineLearner {
     this.statsWindow = opts.statsWindow ?? 500;
     this.baseCacheSize = opts.baseCacheSize ?? 4096;
     this.limits = opts.limits ?? DEFAULT_OBSERVATION_LIMITS;
-    this.fast = opts.fast === false ? undefined : findFastMember(base);
+    this.fast = opts.fast === false ? undefined : opts.fastMember ?? findFastMember(base);
     this.fastOpts = { ...DEFAULT_FAST, ...(opts.fast || {}) };
     this.slow = findMember(base, (p) => p.name === "distilbert");
   }
@@ -246,11 +260,14 @@ export class OnlineLearner {
         n += c.obs.length;
       }
       this.queued -= n;
+      this.learning = n;
       try {
         await this.learn(calls.flatMap((c) => c.obs));
         for (const c of calls) c.resolve();
       } catch (e) {
         for (const c of calls) c.reject(e as Error);
+      } finally {
+        this.learning = 0;
       }
     }
   }
@@ -258,6 +275,11 @@ export class OnlineLearner {
   /** Observations waiting to be learned. */
   get backlog(): number {
     return this.queued;
+  }
+
+  /** Observations accepted and not learned yet: the backlog and the batch being learned (what bounds memory). */
+  get pending(): number {
+    return this.queued + this.learning;
   }
 
   /** Resolves once every queued observation is learned. */
@@ -288,7 +310,7 @@ export class OnlineLearner {
   }
 
   private async learn(obs: ValidObservation[]): Promise<void> {
-    const base = await this.basePredict(obs.map((o) => o.prompt));
+    const base = await this.basePredict(obs.map((o) => o.prompt), this.opts.learnBase);
     // Group by target, keeping order: a batch is scored against the state before it, then learned at once.
     const groups = new Map<Target, number[]>();
     obs.forEach((o, i) => {
@@ -357,15 +379,17 @@ export class OnlineLearner {
     return Math.max(b.upperBound, b.expectedTokens);
   }
 
-  private async basePredict(prompts: string[]): Promise<BaseEntry[]> {
+  private async basePredict(prompts: string[], source: Predictor = this.base): Promise<BaseEntry[]> {
     const keys = prompts.map(promptKey);
     const missing: number[] = [];
     keys.forEach((k, i) => { if (!this.cache.has(k) && !missing.some((j) => keys[j] === k)) missing.push(i); });
     const got = new Map<string, BaseEntry>();
     if (missing.length) {
-      const preds = await this.base.predictBatch(missing.map((i) => prompts[i]!));
+      const preds = await source.predictBatch(missing.map((i) => prompts[i]!)) as PredictionWithFeatures[];
       missing.forEach((i, j) => {
-        const entry: BaseEntry = { pred: preds[j]!, ...(this.fast ? { ff: fastFeatures(this.fast, prompts[i]!) } : {}) };
+        const { features, ...pred } = preds[j]!;
+        const ff = !this.fast ? undefined : features ?? (this.fast.ngram ? fastFeatures({ ngram: this.fast.ngram }, prompts[i]!) : undefined);
+        const entry: BaseEntry = { pred, ...(ff ? { ff } : {}) };
         got.set(keys[i]!, entry);
         this.cache.set(keys[i]!, entry);
         // Bounded: drop the oldest entries (Map iterates in insertion order).

@@ -14,9 +14,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { rm } from "node:fs/promises";
 import { bucketOf, type BucketScheme } from "../data/buckets.js";
-import type { Predictor } from "../predictor/types.js";
+import type { Predictor } from "../model/prediction.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
-import { readModelMeta } from "../predictor/load.js";
+import { readModelMeta } from "../model-dir/index.js";
 import { repoRoot } from "../util/paths.js";
 
 export interface RetrainConfig {

@@ -12,8 +12,8 @@
 import { createHash } from "node:crypto";
 import { mkdir, rename } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import { readModelMeta } from "../predictor/load.js";
-import type { Predictor } from "../predictor/types.js";
+import { readModelMeta } from "../model-dir/index.js";
+import type { Predictor } from "../model/prediction.js";
 import { DEFAULT_RETRAIN, removeDir, retrainCandidate, type RetrainConfig, type RetrainResult, type Sample } from "./retrain.js";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
@@ -55,6 +55,8 @@ export interface ServiceStats {
   retrains: number;
   retrainsAccepted: number;
   lastRetrain: RetrainResult[];
+  /** Whether a retrain is running now. */
+  retraining: boolean;
 }
 
 export class OnlineService {
@@ -171,6 +173,7 @@ export class OnlineService {
     this.sinceRetrain.set(model, 0);
     const run = this.runRetrain(model, { ...this.retrainCfg, ...overrides });
     this.retraining = run.finally(() => { this.retraining = undefined; });
+    this.retraining.catch(() => undefined); // the caller handles `run`; this copy must not be an unhandled rejection
     return run;
   }
 
@@ -250,6 +253,7 @@ export class OnlineService {
       retrains: this.retrainCount,
       retrainsAccepted: this.retrainsAccepted,
       lastRetrain: [...this.lastRetrain.values()],
+      retraining: this.retraining !== undefined,
       ...(this.store ? { store: { ...this.store.counters, lastSeq: this.store.lastSeq } } : {}),
     };
   }

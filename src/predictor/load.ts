@@ -9,7 +9,6 @@ import { LenpredError } from "../util/errors.js";
 import type { Predictor, PredictorLoadOptions } from "../model/prediction.js";
 
 /** Re-exported for serve/predictor-worker.ts until it imports it from its owner, model-dir/. */
-export { readModelMeta } from "../model-dir/index.js";
 
 /**
  * Opens a model directory whose lenpred.json (already read and validated: `meta`) names this kind. `load`

@@ -20,7 +20,7 @@
  * so one prompt the predictor cannot handle fails alone and the innocent prompts batched with it are answered.
  */
 import type { PredictOptions } from "../predictor/length-predictor.js";
-import type { Prediction } from "../predictor/types.js";
+import type { Prediction } from "../model/prediction.js";
 
 /** What the batcher drives: `LengthPredictor` (any plain `Predictor` works when no quantile is asked for). */
 export interface BatchPredictor {

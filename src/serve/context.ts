@@ -3,9 +3,11 @@
  * A route is a Fastify plugin `(app, ctx) => ...`; adding an endpoint is a new file in routes/ plus one
  * line in routes/index.ts (405 handling and OpenAPI follow from the route's own definition).
  */
+import type { OnlineService } from "../online/service.js";
 import type { MicroBatcher } from "./batcher.js";
 import type { ServeLimits } from "./limits.js";
 import type { ServeMetrics } from "./metrics.js";
+import type { ServeOnlineOptions } from "./online.js";
 import type { BasePredictor } from "./worker-predictor.js";
 
 export type ServeStatus = "loading" | "ready" | "failed" | "closing";
@@ -17,6 +19,8 @@ export interface ServeState {
   /** The base predictor served (in-process `LengthPredictor` or a `WorkerPredictor`), once loaded. */
   predictor?: BasePredictor;
   batcher?: MicroBatcher;
+  /** Online learning (POST /v1/observe, per-model calibration of predictions), when the server mounts it. */
+  online?: OnlineService;
   metrics: ServeMetrics;
   limits: ServeLimits;
 }
@@ -31,4 +35,6 @@ export interface ServeSettings {
 export interface ServeContext {
   state: ServeState;
   settings: ServeSettings;
+  /** Online-learning settings (absent: no /v1/observe, predictions are the base's). */
+  online?: ServeOnlineOptions;
 }

@@ -8,7 +8,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { BucketScheme } from "../data/buckets.js";
-import type { Prediction } from "../predictor/types.js";
+import type { OnlineService, ServiceStats } from "../online/service.js";
+import type { Prediction } from "../model/prediction.js";
 import { repoRoot } from "../util/paths.js";
 
 export interface ModelInfo {
@@ -33,6 +34,10 @@ export interface ServeMetrics {
   registerModel(info: ModelInfo): void;
   /** Record what was predicted (expected tokens and the reservation) for the loaded model. */
   observePredictions(preds: readonly Prediction[]): void;
+  /** Per-target live quality of online learning, read from `OnlineService.stats()` at scrape time. */
+  registerOnline(svc: OnlineService): void;
+  /** POST /v1/observe outcomes: `result` = accepted | invalid | unauthorized | overloaded. */
+  observeRequests: Counter<"result">;
 }
 
 const PREFIX = "lenpred_";
@@ -68,7 +73,17 @@ export function createMetrics(opts: { queueDepth: () => number; maxBatch: number
   let model: string | undefined;
   let expected: Histogram<"model"> | undefined;
   let reserved: Histogram<"model"> | undefined;
+  let online = false;
   return {
+    observeRequests: new Counter({
+      name: `${PREFIX}observe_requests_total`, help: "POST /v1/observe requests by result (accepted, invalid, unauthorized, overloaded).",
+      labelNames: ["result"], registers: [registry],
+    }),
+    registerOnline(svc) {
+      if (online) return;
+      online = true;
+      registerOnlineMetrics(registry, svc);
+    },
     registry,
     requests: new Counter({
       name: "lenpred_http_requests_total", help: "HTTP requests by method, route template and status code.",
@@ -120,4 +135,67 @@ export function createMetrics(opts: { queueDepth: () => number; maxBatch: number
       }
     },
   };
+}
+
+/**
+ * Gauges (and counters) of online learning, per target model, computed from one `stats()` call per scrape.
+ * Cardinality is bounded by the learner's target cap (`--max-models`).
+ */
+function registerOnlineMetrics(registry: Registry, svc: OnlineService): void {
+  let cached: { at: number; stats: ServiceStats } | undefined;
+  // Every metric's collect() runs on the same scrape: compute the stats (Kendall τ is O(n log n)) once.
+  const stats = (): ServiceStats => {
+    const now = Date.now();
+    if (!cached || now - cached.at > 50) cached = { at: now, stats: svc.stats() };
+    return cached.stats;
+  };
+  const perModel = (name: string, help: string, pick: (t: ServiceStats["targets"][number]) => number | undefined) =>
+    new Gauge({
+      name: `${PREFIX}${name}`, help, labelNames: ["model"], registers: [registry],
+      collect() {
+        this.reset();
+        for (const t of stats().targets) {
+          const v = pick(t);
+          if (v !== undefined && Number.isFinite(v)) this.set({ model: t.model }, v);
+        }
+      },
+    });
+  const total = <L extends string>(name: string, help: string, labelNames: L[], fill: (c: Counter<L>, s: ServiceStats) => void) =>
+    new Counter<L>({
+      name: `${PREFIX}${name}`, help, labelNames, registers: [registry],
+      collect() {
+        // Totals kept by the service (restored from the state dir on restart): set, not incremented here.
+        this.reset();
+        fill(this, stats());
+      },
+    });
+  total("observations_total", "Observations learned per target model (resumed from the state dir after a restart).", ["model"], (c, s) => {
+    for (const t of s.targets) c.inc({ model: t.model }, t.observations);
+  });
+  total("observations_accepted_total", "Observations acknowledged by POST /v1/observe (durable with --state-dir) since start.", [], (c, s) => c.inc(s.accepted));
+  total("observations_refused_total", "Observations refused because they would add a target beyond --max-models.", [], (c, s) => c.inc(s.refused));
+  total("retrains_total", "Background retrains of a DistilBERT member run, by outcome.", ["result"], (c, s) => {
+    c.inc({ result: "accepted" }, s.retrainsAccepted);
+    c.inc({ result: "rejected" }, s.retrains - s.retrainsAccepted);
+  });
+  new Gauge({
+    name: `${PREFIX}observations_backlog`, help: "Observations accepted but not learned yet.", registers: [registry],
+    collect() {
+      this.set(svc.learner.pending);
+    },
+  });
+  perModel("online_window_observations", "Observations in the sliding window the online quality gauges are computed over.", (t) => t.window);
+  perModel("online_mae_tokens", "Mean absolute error of expectedTokens over the sliding window (predicted before each observation was learned).", (t) => t.mae);
+  perModel("online_reserve_coverage_ratio", "Fraction of the window's outputs that fit in the reserveTokens predicted for them.", (t) => t.coverage);
+  perModel("online_kendall_tau", "Kendall tau-b between expectedTokens and the observed lengths over the window.", (t) => t.kendallTau);
+  perModel("online_base_mae_tokens", "MAE of the base model alone over the same window (what learning buys).", (t) => t.baseMae);
+  perModel("online_base_reserve_coverage_ratio", "Coverage of the base model's own reservation over the same window.", (t) => t.baseCoverage);
+  perModel("online_drift", "1 when the live MAE exceeds the base model's validation MAE by the drift margin.", (t) => (t.drift ? 1 : 0));
+  perModel("online_scale", "Learned multiplicative correction of the base model's lengths.", (t) => t.scale);
+  perModel("online_last_retrain_accepted", "1 if the target's last retrain was swapped in, 0 if it was rejected.", (t) => {
+    const r = stats().lastRetrain.find((x) => x.model === t.model);
+    return r ? (r.accepted ? 1 : 0) : undefined;
+  });
+  perModel("online_last_retrain_candidate_mae_tokens", "Held-out MAE of the target's last retrain candidate.", (t) => stats().lastRetrain.find((x) => x.model === t.model)?.candidateMae);
+  perModel("online_last_retrain_current_mae_tokens", "Held-out MAE of the member in use when the target was last retrained.", (t) => stats().lastRetrain.find((x) => x.model === t.model)?.currentMae);
 }

@@ -6,7 +6,8 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { LengthPredictor } from "../predictor/length-predictor.js";
 import { resolveModelDir } from "../predictor/bundled.js";
-import { readModelMeta } from "../predictor/load.js";
+import { readModelMeta } from "../model-dir/index.js";
+import { fastFeatures, findFastMember } from "../online/fast-member.js";
 import { serializeError, type WorkerInit, type WorkerMessage, type WorkerRequest } from "./worker-predictor.js";
 
 const port = parentPort!;
@@ -18,13 +19,20 @@ try {
   const dir = await resolveModelDir(init.modelDir, init.load.hub);
   const meta = await readModelMeta(dir);
   const predictor = await LengthPredictor.load(dir, init.load);
+  // For a main-thread OnlineLearner: each prediction carries the n-gram member's hidden vector (its features).
+  const fast = init.features ? findFastMember(predictor) : undefined;
+  const ngram = fast?.ngram;
   port.on("message", (req: WorkerRequest) => {
     predictor.predictBatch(req.prompts, req.quantile === undefined ? {} : { quantile: req.quantile }).then(
-      (predictions) => send({ type: "result", id: req.id, predictions }),
+      (predictions) => {
+        if (ngram) predictions = predictions.map((p, i) => ({ ...p, features: fastFeatures({ ngram }, req.prompts[i]!) }));
+        send({ type: "result", id: req.id, predictions });
+      },
       (e: unknown) => send({ type: "error", id: req.id, error: serializeError(e) }),
     );
   });
-  send({ type: "ready", name: predictor.name, buckets: predictor.buckets, kind: meta.kind, tokenizer: meta.tokenizer });
+  const fastInfo = fast && { readout: { hidden: fast.readout.hidden, R: Float32Array.from(fast.readout.R), br: fast.readout.br }, weight: fast.weight };
+  send({ type: "ready", name: predictor.name, buckets: predictor.buckets, kind: meta.kind, tokenizer: meta.tokenizer, ...(fastInfo ? { fast: fastInfo } : {}) });
 } catch (e) {
   send({ type: "load-failed", error: serializeError(e) });
 }

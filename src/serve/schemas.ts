@@ -45,7 +45,13 @@ export function predictBodySchema(limits: ServeLimits) {
           },
         },
       },
-      model: { type: "string", maxLength: 256, description: "OpenAI model name; accepted and ignored." },
+      model: {
+        type: "string", maxLength: 256,
+        description:
+          "Target LLM (the OpenAI `model` string), for every body form: the prediction reflects what was learned from that LLM's " +
+          "observations (`POST /v1/observe`); a name never observed gets the base model's prediction. Absent = the `default` target. " +
+          "1–128 characters of letters, digits and `. _ : / @ + -` (400 on `model` otherwise).",
+      },
       quantile: {
         type: "number", exclusiveMinimum: 0, exclusiveMaximum: 1,
         description:
@@ -53,7 +59,8 @@ export function predictBodySchema(limits: ServeLimits) {
           "instead of the most likely bucket. Classification models: the smallest bucket whose cumulative probability is >= q; " +
           "regression head: from the residual spread recorded at training; quantile head: its levels, interpolated. " +
           "Models with no such distribution (median, majority, linear baselines) answer 400 on `quantile`. " +
-          "Requests with different quantiles are micro-batched separately.",
+          "Requests with different quantiles are micro-batched separately. For a target with learned state the buckets are its learned distribution. " +
+          "It sets `bucket`/`upperBound` only: the level of `reserveTokens` is the server's (`--quantile`, default 0.9).",
       },
     },
   } as const;
@@ -68,6 +75,79 @@ export const predictionSchema = {
     upperBound: { type: "number", description: "Tokens to reserve: the bucket's upper edge." },
     expectedTokens: { type: "number", description: "Point estimate in tokens." },
     probabilities: { type: "array", items: { type: "number" }, description: "Per-bucket probabilities, when the predictor has them." },
+    reserveTokens: {
+      // Whole tokens once learned; the base's own reservation (a bucket edge) before, which may be fractional.
+      type: "number",
+      description: "Tokens to reserve so that the output fits with the server's reservation level (`--quantile`, default 0.9): the calibrated quantile of the length, continuous, may exceed the last bucket edge (online learning).",
+    },
+    model: { type: "string", description: "Target model the prediction was made for (online learning)." },
+    observations: { type: "integer", description: "Observations of that target learned so far (online learning)." },
+  },
+} as const;
+
+/** One completed request of the target LLM (`POST /v1/observe`). */
+export function observationSchema(limits: ServeLimits) {
+  return {
+    $id: "Observation",
+    type: "object",
+    description: "One completed request of the target LLM: exactly one of `prompt` / `messages`, and `output_tokens`.",
+    properties: {
+      prompt: { type: "string", maxLength: limits.maxPromptChars, description: "The prompt, as for `POST /v1/predict`." },
+      messages: {
+        type: "array", minItems: 1, maxItems: limits.maxMessages, items: { type: "object" },
+        description: "An OpenAI chat body's messages; the prompt is the last user message (the chat rule of `POST /v1/predict`).",
+      },
+      output_tokens: { type: "integer", minimum: 0, maximum: 1_000_000, description: "What the LLM server reported as `usage.completion_tokens`." },
+      model: { type: "string", maxLength: 128, description: "Target LLM (absent = `default`); 1–128 of letters, digits and `. _ : / @ + -`." },
+      prompt_tokens: { type: "integer", minimum: 0 },
+      request_id: { type: "string", maxLength: 256 },
+    },
+  } as const;
+}
+
+/** `POST /v1/observe` body: one observation, or `{observations: [...]}`. */
+export function observeBodySchema(limits: ServeLimits, maxObservations: number) {
+  return {
+    $id: "ObserveRequest",
+    type: "object",
+    description: `One \`Observation\`, or \`{observations: [...]}\` with 1–${maxObservations} of them. A batch with an invalid record is refused whole (400 naming e.g. \`observations[3].output_tokens\`).`,
+    properties: {
+      ...observationSchema(limits).properties,
+      observations: { type: "array", minItems: 1, maxItems: maxObservations, items: { $ref: "Observation#" } },
+    },
+  } as const;
+}
+
+export const observeAcceptedSchema = {
+  $id: "ObserveAccepted",
+  type: "object",
+  required: ["accepted"],
+  properties: {
+    accepted: { type: "integer", description: "Observations accepted (durable in the state dir when the server has one)." },
+    durable: { type: "boolean", description: "Whether they were fsynced to `--state-dir` before this answer." },
+    lastSeq: { type: "integer", description: "Sequence number of the last one in the state dir's store." },
+  },
+} as const;
+
+const num = { type: ["number", "null"] } as const;
+export const observeStatsSchema = {
+  $id: "ObserveStats",
+  type: "object",
+  properties: {
+    targets: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: {
+          model: { type: "string" }, observations: { type: "integer" }, window: { type: "integer" }, mae: num, coverage: num, kendallTau: num,
+          baseMae: num, baseCoverage: num, drift: { type: "boolean" }, scale: num, slope: num,
+        },
+      },
+    },
+    accepted: { type: "integer" }, refused: { type: "integer" }, resumed: { type: "integer" }, backlog: { type: "integer" },
+    retrains: { type: "integer" }, retrainsAccepted: { type: "integer" }, retraining: { type: "boolean" }, durable: { type: "boolean" },
+    store: { type: "object", additionalProperties: { type: "integer" } },
+    lastRetrain: { type: "array", items: { type: "object", additionalProperties: true } },
   },
 } as const;
 
@@ -101,7 +181,7 @@ export const predictionListSchema = {
 } as const;
 
 /** Shared schemas, registered with `app.addSchema`: named `components.schemas` in the OpenAPI document. */
-export const SHARED_SCHEMAS = [predictionSchema, predictionListSchema, errorSchema, bucketsSchema] as const;
+export const SHARED_SCHEMAS = [predictionSchema, predictionListSchema, errorSchema, bucketsSchema, observeAcceptedSchema, observeStatsSchema] as const;
 
 export const errorRef = { $ref: "Error#" } as const;
 

@@ -21,7 +21,7 @@ import type { Server } from "node:http";
 import { basename, resolve } from "node:path";
 import swagger from "@fastify/swagger";
 import { LengthPredictor, type LengthPredictorOptions } from "../predictor/length-predictor.js";
-import type { Predictor } from "../predictor/types.js";
+import type { Predictor } from "../model/prediction.js";
 import { MicroBatcher } from "./batcher.js";
 import type { ServeContext, ServeSettings, ServeState } from "./context.js";
 import { clientErrorHandler, sendError, sendUnavailable, validationError } from "./errors.js";
@@ -29,8 +29,9 @@ import { resolveLimits, type ServeLimits } from "./limits.js";
 import { createMetrics } from "./metrics.js";
 import { isQuantileRefusal } from "./quantile.js";
 import { ROUTES } from "./routes/index.js";
-import { SHARED_SCHEMAS } from "./schemas.js";
+import { observationSchema, SHARED_SCHEMAS } from "./schemas.js";
 import { WorkerPredictor, type BasePredictor } from "./worker-predictor.js";
+import { openOnline, type ServeOnlineOptions } from "./online.js";
 
 export { fieldFromPointer, sendError } from "./errors.js";
 export type { ServeState, ServeStatus } from "./context.js";
@@ -61,6 +62,11 @@ export interface ServeOptions {
   /** Also export Node process metrics (CPU, memory, event loop lag) on /metrics. Default false. */
   processMetrics?: boolean;
   logger?: FastifyServerOptions["logger"];
+  /**
+   * Learn the deployed LLM online (docs/online.md): `POST /v1/observe`, `model` and `reserveTokens` on
+   * predictions, per-model quality on /metrics. Off when absent (the CLI always mounts it).
+   */
+  online?: ServeOnlineOptions;
 }
 
 export const DEFAULT_MAX_QUEUE_MS = 2000;
@@ -73,7 +79,9 @@ declare module "fastify" {
 
 async function loadBase(opts: ServeOptions, maxBatch: number, maxPromptChars: number): Promise<BasePredictor> {
   // The predictor enforces the same prompt limit as the request schema (one limit, not two).
-  if (opts.modelDir !== undefined) return WorkerPredictor.start(opts.modelDir, { batchSize: maxBatch, maxPromptChars, ...opts.loadOptions });
+  if (opts.modelDir !== undefined) {
+    return WorkerPredictor.start(opts.modelDir, { batchSize: maxBatch, maxPromptChars, ...opts.loadOptions }, { features: opts.online !== undefined });
+  }
   const loaded = await opts.predictor!;
   return loaded instanceof LengthPredictor ? loaded : LengthPredictor.from(loaded, { maxPromptChars });
 }
@@ -144,6 +152,11 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
         },
       });
       if (opts.warmup) await predictor.predictBatch(["Warm-up prompt: how long will the answer be?"]);
+      // Opens the state dir (its lock: a second server on it fails to start) and learns again what was stored.
+      if (opts.online) {
+        state.online = await openOnline(predictor, batcher, opts.online, limits, opts.modelDir);
+        metrics.registerOnline(state.online);
+      }
       metrics.registerModel({
         model: opts.modelDir !== undefined ? basename(resolve(opts.modelDir)) : predictor.name,
         kind: predictor.info?.kind ?? predictor.name,
@@ -162,6 +175,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   app.decorate("lenpred", state);
 
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+  if (opts.online) app.addSchema(observationSchema(limits));
   await app.register(swagger, {
     // Shared schemas keep their $id as their components.schemas name (Prediction, Error, ...).
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
@@ -174,6 +188,8 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
         version: "1",
         description: "Predicts how many tokens an LLM will answer with, from the prompt alone, for schedulers that reserve KV cache.",
       },
+      // POST /v1/observe with --observe-token.
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
     },
   });
 
@@ -216,6 +232,8 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     state.status = "closing";
   });
   app.addHook("onClose", async () => {
+    // Learn what was accepted (the learner reaches the base directly), snapshot, release the state dir's lock.
+    await state.online?.close();
     await batcher?.close();
     await owned?.dispose?.();
   });
@@ -237,7 +255,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     return sendError(reply, 404, `no route ${req.method} ${path}`);
   });
 
-  const ctx: ServeContext = { state, settings };
+  const ctx: ServeContext = { state, settings, ...(opts.online ? { online: opts.online } : {}) };
   for (const route of ROUTES) await app.register(route, ctx);
   return app;
 }

@@ -8,7 +8,7 @@
  * which is how tests prove that micro-batching happened.
  */
 import { bucketMidpoint, uniformBuckets, type BucketScheme } from "../data/buckets.js";
-import type { Prediction, Predictor } from "../predictor/types.js";
+import type { Prediction, Predictor } from "../model/prediction.js";
 
 export interface SyntheticOptions {
   buckets?: BucketScheme;

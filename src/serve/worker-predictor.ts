@@ -16,8 +16,9 @@
 import { Worker } from "node:worker_threads";
 import type { BucketScheme } from "../data/buckets.js";
 import type { LengthPredictorOptions, PredictOptions } from "../predictor/length-predictor.js";
-import type { Prediction } from "../predictor/types.js";
+import type { Prediction } from "../model/prediction.js";
 import { LenpredError, type ErrorPlace } from "../util/errors.js";
+import type { FastMember, FastReadout } from "../online/fast-member.js";
 
 /** What the server serves: a predictor of prompts (at an optional quantile), wherever it runs. */
 export interface BasePredictor {
@@ -32,6 +33,11 @@ export interface BasePredictor {
 export interface WorkerInit {
   modelDir: string;
   load: LengthPredictorOptions;
+  /**
+   * Attach the n-gram member's features to each prediction (`features`), for an `OnlineLearner` on the main
+   * thread that learns a per-target readout (src/online/fast-member.ts) without the n-gram in its thread.
+   */
+  features?: boolean;
 }
 
 export type WorkerRequest = { id: number; prompts: string[]; quantile?: number };
@@ -43,7 +49,7 @@ export interface SerializedError {
 }
 
 export type WorkerMessage =
-  | { type: "ready"; name: string; buckets: BucketScheme; kind: string; tokenizer: string }
+  | { type: "ready"; name: string; buckets: BucketScheme; kind: string; tokenizer: string; fast?: { readout: FastReadout; weight: number } }
   | { type: "load-failed"; error: SerializedError }
   | { type: "result"; id: number; predictions: Prediction[] }
   | { type: "error"; id: number; error: SerializedError };
@@ -77,6 +83,8 @@ export class WorkerPredictor implements BasePredictor {
   private dead: Error | undefined;
   /** Called once if the worker dies while in service (not after `dispose`). */
   onDeath: ((error: Error) => void) | undefined;
+  /** The n-gram member's readout, when started with `features` and the model has one (for OnlineLearner). */
+  fast: FastMember | undefined;
 
   private constructor(
     private readonly worker: Worker,
@@ -105,13 +113,15 @@ export class WorkerPredictor implements BasePredictor {
   }
 
   /** Start a worker that loads `modelDir`; resolves once it is loaded, rejects with the load error (a LenpredError for a bad directory). */
-  static start(modelDir: string, load: LengthPredictorOptions = {}): Promise<WorkerPredictor> {
-    const worker = createWorker({ modelDir, load });
+  static start(modelDir: string, load: LengthPredictorOptions = {}, o: { features?: boolean } = {}): Promise<WorkerPredictor> {
+    const worker = createWorker({ modelDir, load, features: o.features });
     return new Promise<WorkerPredictor>((resolve, reject) => {
       const onMessage = (m: WorkerMessage) => {
         if (m.type === "ready") {
           cleanup();
-          resolve(new WorkerPredictor(worker, m.name, m.buckets, { kind: m.kind, tokenizer: m.tokenizer }));
+          const wp = new WorkerPredictor(worker, m.name, m.buckets, { kind: m.kind, tokenizer: m.tokenizer });
+          wp.fast = m.fast;
+          resolve(wp);
         } else if (m.type === "load-failed") {
           cleanup();
           void worker.terminate();

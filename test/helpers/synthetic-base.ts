@@ -1,6 +1,6 @@
 /** A base predictor for online-learning tests: the prompt "len=N ..." predicts N tokens (with bucket probabilities). */
 import { bucketCount, bucketOf, upperBound, type BucketScheme } from "../../src/data/buckets.js";
-import type { Prediction, Predictor } from "../../src/predictor/types.js";
+import type { Prediction, Predictor } from "../../src/model/prediction.js";
 import { createRng } from "../../src/util/rng.js";
 
 export const SCHEME: BucketScheme = { kind: "uniform", edges: [128, 256, 384, 512, 640, 768, 896, 1024] } as BucketScheme;

@@ -5,6 +5,7 @@ import { healthRoutes } from "./health.js";
 import { metricsRoute } from "./metrics.js";
 import { modelRoute } from "./model.js";
 import { openapiRoute } from "./openapi.js";
+import { observeRoute } from "./observe.js";
 import { predictRoute } from "./predict.js";
 
-export const ROUTES: Array<FastifyPluginAsync<ServeContext>> = [predictRoute, modelRoute, healthRoutes, metricsRoute, openapiRoute];
+export const ROUTES: Array<FastifyPluginAsync<ServeContext>> = [predictRoute, modelRoute, healthRoutes, metricsRoute, openapiRoute, observeRoute];

@@ -6,7 +6,7 @@
  */
 import type { FastifyPluginAsync } from "fastify";
 import { checkPrompt } from "../../predictor/length-predictor.js";
-import type { Prediction } from "../../predictor/types.js";
+import type { Prediction } from "../../model/prediction.js";
 import { LenpredError } from "../../util/errors.js";
 import { QueueFullError, QueueTimeoutError, ShuttingDownError } from "../batcher.js";
 import { chatPrompt, ChatPromptError, type ChatMessage } from "../chat.js";
@@ -14,6 +14,10 @@ import type { ServeContext } from "../context.js";
 import { sendError, sendUnavailable } from "../errors.js";
 import { isQuantileRefusal } from "../quantile.js";
 import { errorResponses, predictBodySchema, predictResponseSchema } from "../schemas.js";
+import { upperBound } from "../../data/buckets.js";
+import { quantileBucket } from "../../model/decode.js";
+import { checkModelName } from "../../online/observation.js";
+import type { ServeState } from "../context.js";
 
 interface PredictBody {
   prompt?: string;
@@ -63,8 +67,9 @@ export const predictRoute: FastifyPluginAsync<ServeContext> = async (app, { stat
     }
     let preds: Prediction[];
     try {
-      preds = await state.batcher.submit(prompts, body.quantile);
+      preds = state.online ? await onlinePredict(state, prompts, body) : await state.batcher.submit(prompts, body.quantile);
     } catch (e) {
+      if (e instanceof LenpredError && e.place.field === "model") return sendError(reply, 400, e.message, "model");
       if (isQuantileRefusal(e, body.quantile)) return sendError(reply, 400, `${(e as Error).message} (model '${state.predictor!.name}')`, "quantile");
       if (e instanceof QueueFullError || e instanceof QueueTimeoutError) {
         metrics.rejected.inc({ reason: e instanceof QueueFullError ? "queue_full" : "queue_timeout" });
@@ -80,3 +85,25 @@ export const predictRoute: FastifyPluginAsync<ServeContext> = async (app, { stat
     return body.prompts !== undefined ? { predictions: preds } : preds[0];
   });
 };
+
+/**
+ * With online learning: the learner's prediction for the target `model` (calibrated expectedTokens and
+ * probabilities, reserveTokens at the server's level). A request's `quantile` keeps its meaning for
+ * `bucket`/`upperBound`: the smallest bucket whose cumulative probability reaches q — of the learned
+ * distribution when the target has one — and, for a base without probabilities, the base's own quantile decode.
+ */
+async function onlinePredict(state: ServeState, prompts: string[], body: PredictBody): Promise<Prediction[]> {
+  const model = checkModelName(body.model);
+  const preds: Prediction[] = await state.online!.predictBatch(prompts, { model });
+  const q = body.quantile;
+  if (q === undefined) return preds;
+  const buckets = state.predictor!.buckets;
+  const missing = preds.flatMap((p, i) => (p.probabilities ? [] : [i]));
+  const decoded = missing.length ? await state.batcher!.submit(missing.map((i) => prompts[i]!), q) : [];
+  return preds.map((p, i) => {
+    const j = missing.indexOf(i);
+    if (j >= 0) return { ...p, bucket: decoded[j]!.bucket, upperBound: decoded[j]!.upperBound };
+    const bucket = quantileBucket(p.probabilities!, q);
+    return { ...p, bucket, upperBound: upperBound(buckets, bucket) };
+  });
+}

@@ -1,0 +1,169 @@
+/**
+ * Bench: online learning over HTTP (`lenpred serve`, docs/online.md "HTTP API").
+ *
+ * 1. Ingest: `POST /v1/observe` with novel prompts (every observation needs a base-model inference to be
+ *    learned), loaded by autocannon over loopback. The durable server (`--state-dir`: 202 only after fsync)
+ *    and, as the control in the same run, the in-memory server (no state dir), in alternating rounds; each
+ *    with one observation per request and with batches of 10. Reported: acknowledged observations/s
+ *    (median of the rounds) and how fast the learner (base inference in the worker thread) catches up.
+ * 2. Retrain: predict p99 (novel prompts, 4 clients) while a background DistilBERT retrain runs in its child
+ *    process vs none, same server, same run (`--no-worker` server: retraining swaps an in-process member).
+ *
+ *   npm run bench:online:serve [-- --rounds 3 --duration 5 --connections 64 --batches 1,10 --model alpaca-s3 --no-retrain]
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import autocannon from "autocannon";
+import { repoRoot } from "../../src/util/paths.js";
+import { median, round, runMain } from "../lib/common.js";
+
+const args = process.argv.slice(2);
+const arg = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
+const ROUNDS = Number(arg("--rounds") ?? 3);
+const DURATION = Number(arg("--duration") ?? 5);
+const CONNECTIONS = Number(arg("--connections") ?? 64);
+const MODEL = arg("--model") ?? "alpaca-s3";
+
+interface Server { child: ChildProcess; url: string; log: () => string }
+
+async function startServer(extra: string[]): Promise<Server> {
+  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), "serve", "--port", "0", "--model", MODEL, ...extra], { cwd: repoRoot });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const check = () => {
+      const m = /"address":"(http:\/\/[^"]+)"[^\n]*"msg":"ready"/.exec(out);
+      if (m) resolve(m[1]!);
+    };
+    child.stdout!.on("data", check);
+    child.on("exit", (code) => reject(new Error(`lenpred serve exited (${code}) before ready:\n${out}`)));
+  });
+  return { child, url, log: () => out };
+}
+
+async function stopServer(s: Server): Promise<void> {
+  if (s.child.exitCode !== null) return;
+  const exited = new Promise<void>((r) => s.child.on("exit", () => r()));
+  s.child.kill("SIGTERM");
+  await exited;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- stats/metrics JSON, read field by field
+const get = async (url: string, path: string) => (await fetch(url + path)).json() as Promise<Record<string, any>>;
+
+let serial = 0;
+/** A novel observation: no two share a prompt (the learner's base-prediction cache never hits). */
+function observation() {
+  const i = serial++;
+  return { prompt: `Question ${i}: explain item ${(i * 7919) % 100003} of the catalogue and compare it with item ${i} in ${3 + (i % 5)} sentences.`, output_tokens: 20 + ((i * 37) % 400), model: `llm-${i % 4}` };
+}
+
+/** One autocannon round of POST /v1/observe; returns acknowledged observations/s. */
+async function ingestRound(url: string, batch: number): Promise<{ obsPerS: number; non2xx: number; errors: number }> {
+  const r = await autocannon({
+    url, connections: CONNECTIONS, duration: DURATION,
+    requests: [{
+      method: "POST", path: "/v1/observe", headers: { "content-type": "application/json" },
+      setupRequest: (req) => ({ ...req, body: JSON.stringify(batch === 1 ? observation() : { observations: Array.from({ length: batch }, observation) }) }),
+    }],
+  });
+  const ok = r["2xx"];
+  return { obsPerS: (ok * batch) / DURATION, non2xx: r.non2xx, errors: r.errors };
+}
+
+/** Wait until the learner has caught up; returns observations learned per second while catching up from `t0`. */
+async function drain(url: string): Promise<{ backlogAtEnd: number; secondsToDrain: number }> {
+  const backlogAtEnd = (await get(url, "/v1/observe/stats")).backlog as number;
+  const t0 = performance.now();
+  while (((await get(url, "/v1/observe/stats")).backlog as number) > 0) await new Promise((r) => setTimeout(r, 100));
+  return { backlogAtEnd, secondsToDrain: (performance.now() - t0) / 1000 };
+}
+
+async function ingest(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "lenpred-bench-online-serve-"));
+  const durable = await startServer(["--state-dir", join(dir, "state")]);
+  const memory = await startServer([]);
+  try {
+    for (const batch of (arg("--batches") ?? "1,10").split(",").map(Number)) {
+      const res: Record<string, number[]> = { durable: [], memory: [] };
+      for (let round_ = 0; round_ < ROUNDS; round_++) {
+        const order: Array<[string, Server]> = round_ % 2 === 0 ? [["durable", durable], ["memory", memory]] : [["memory", memory], ["durable", durable]];
+        for (const [name, s] of order) {
+          const r = await ingestRound(s.url, batch);
+          const d = await drain(s.url);
+          res[name]!.push(r.obsPerS);
+          console.log(`  batch ${batch}, ${name}, round ${round_ + 1}: ${round(r.obsPerS, 0)} obs/s acknowledged (non-2xx ${r.non2xx}, errors ${r.errors}); backlog ${d.backlogAtEnd} learned in ${round(d.secondsToDrain, 1)} s after the round`);
+        }
+      }
+      const st = await get(durable.url, "/v1/observe/stats");
+      console.log(`batch ${batch}: durable ${round(median(res.durable!), 0)} obs/s vs in-memory ${round(median(res.memory!), 0)} obs/s (median of ${ROUNDS}; durable/memory ${round(median(res.durable!) / median(res.memory!), 2)}); store: ${st.store.appended} appended in ${st.store.fsyncs} fsyncs`);
+    }
+    const st = await get(durable.url, "/v1/observe/stats");
+    console.log("durable server, total:", { accepted: st.accepted, learned: st.targets.reduce((s: number, t: { observations: number }) => s + t.observations, 0) });
+  } finally {
+    await stopServer(durable);
+    await stopServer(memory);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Predict latencies (ms) of `n` novel prompts from 4 clients. */
+async function predictLatencies(url: string, tag: string, n: number, keepGoing: () => boolean = () => true): Promise<number[]> {
+  const out: number[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    while (next < n && keepGoing()) {
+      const i = next++;
+      const t = performance.now();
+      const r = await fetch(url + "/v1/predict", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: `${tag} ${i}: what would you recommend for case ${(i * 31) % 977}?`, model: "llm-0" }) });
+      await r.arrayBuffer();
+      if (r.status === 200 && keepGoing()) out.push(performance.now() - t);
+    }
+  }));
+  return out;
+}
+
+const p99 = (ms: number[]) => [...ms].sort((a, b) => a - b)[Math.floor(0.99 * (ms.length - 1))]!;
+
+async function retrain(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "lenpred-bench-online-retrain-"));
+  const every = Number(arg("--retrain-every") ?? 2000);
+  const s = await startServer(["--no-worker", "--state-dir", join(dir, "state"), "--retrain-every", String(every)]);
+  try {
+    // every − 1 observations for llm-0: no retrain yet.
+    const send = async (k: number) => {
+      for (let i = 0; i < k; i += 100) {
+        const obs = Array.from({ length: Math.min(100, k - i) }, () => ({ ...observation(), model: "llm-0" }));
+        const r = await fetch(s.url + "/v1/observe", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ observations: obs }) });
+        if (r.status !== 202) throw new Error(`observe: ${r.status} ${await r.text()}`);
+      }
+      await drain(s.url);
+    };
+    await send(every - 1);
+    const quiet = await predictLatencies(s.url, "quiet", 800);
+    await send(1); // the every-th: the retrain starts in its child process
+    const retraining = async () => (await get(s.url, "/v1/observe/stats")).retraining as boolean;
+    let running = await retraining();
+    const poll = setInterval(() => { retraining().then((v) => { running = v; }, () => undefined); }, 100);
+    const during: number[] = [];
+    while (running && during.length < 4000) during.push(...await predictLatencies(s.url, `busy${during.length}`, 100, () => running));
+    clearInterval(poll);
+    while (await retraining()) await new Promise((r) => setTimeout(r, 200));
+    const quiet2 = await predictLatencies(s.url, "after", 800);
+    const st = await get(s.url, "/v1/observe/stats");
+    console.log(`predict p99: ${round(p99(quiet), 2)} ms with no retrain (${quiet.length} calls), ${round(p99(during), 2)} ms during a retrain (${during.length} calls), ${round(p99(quiet2), 2)} ms after it (${quiet2.length} calls); ratio during/before ${round(p99(during) / p99(quiet), 2)}`);
+    console.log("retrain:", st.lastRetrain);
+  } finally {
+    await stopServer(s);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+runMain(async () => {
+  console.log(`online serve bench: model ${MODEL}, ${CONNECTIONS} connections, ${ROUNDS} rounds × ${DURATION} s`);
+  if (!args.includes("--no-ingest")) await ingest();
+  if (!args.includes("--no-retrain")) await retrain();
+});

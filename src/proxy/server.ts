@@ -152,8 +152,12 @@ export async function buildProxy(opts: ProxyOptions): Promise<FastifyInstance> {
   app.addHook("preClose", async () => {
     state.status = "closing";
   });
+  // Observations still being handed to the learner when the server closes (the answer's end is seen as the
+  // client reads it, just before its request counts as finished): the predictor closes (and snapshots) after them.
+  const pendingObservations = new Set<Promise<void>>();
   app.addHook("onClose", async () => {
     await agent.close();
+    await Promise.all(pendingObservations);
     await state.predictor?.close?.();
   });
 
@@ -338,11 +342,13 @@ export async function buildProxy(opts: ProxyOptions): Promise<FastifyInstance> {
       }
       metrics.actual.observe({ model: label }, n);
       const usagePrompt = tap.result.usage?.prompt_tokens;
-      Promise.resolve(predictor.observe?.({
+      const observing = Promise.resolve(predictor.observe?.({
         model: parsed.model, prompt: parsed.prompt, output_tokens: n,
         ...(usagePrompt !== undefined ? { prompt_tokens: usagePrompt } : {}),
         ...(tap.result.id !== undefined ? { request_id: tap.result.id } : {}),
       })).catch((e: unknown) => req.log.warn({ err: { message: (e as Error).message } }, "observe failed"));
+      pendingObservations.add(observing);
+      void observing.finally(() => pendingObservations.delete(observing));
     });
     // pipeline destroys both sides on error; the client connection then closes, which releases the slot.
     pipeline(res.body, tap, (err) => {

@@ -334,12 +334,14 @@ export async function replaceDirAtomic(dir: string, fill: (tmpDir: string) => Pr
   }
   const tmp = tempName(dir);
   await mkdirp(parent);
+  // Registered before it exists: a signal between the mkdir and the registration would leave it behind.
+  const release = trackTemp(tmp);
   try {
     await mkdir(tmp);
   } catch (e) {
+    release();
     throw fsError(e, dir, "create the output directory");
   }
-  const release = trackTemp(tmp);
   try {
     try {
       await fill(tmp);

@@ -9,10 +9,10 @@
  * the not-yet-learned backlog (503 + Retry-After) so a flood cannot grow memory.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import { LenpredError } from "../../util/errors.js";
 import type { ServeContext } from "../context.js";
-import { sendError, sendUnavailable } from "../errors.js";
+import { HttpError } from "../errors.js";
 import { DEFAULT_MAX_BACKLOG } from "../online.js";
 import { errorRef, observeBodySchema, unavailableResponse } from "../schemas.js";
 
@@ -46,16 +46,17 @@ export const observeRoute: FastifyPluginAsync<ServeContext> = async (app, { stat
   const { metrics, limits } = state;
   const token = online.observeToken ? digest(online.observeToken) : undefined;
   const maxBacklog = online.maxBacklog ?? DEFAULT_MAX_BACKLOG;
-  const unauthorized = (reply: FastifyReply) => {
+  const unauthorized = () => {
     metrics.observeRequests.inc({ result: "unauthorized" });
-    reply.header("www-authenticate", 'Bearer realm="lenpred observe"');
-    return sendError(reply, 401, "POST /v1/observe needs 'Authorization: Bearer <token>' (the server's --observe-token)", "authorization");
+    return new HttpError(401, "POST /v1/observe needs 'Authorization: Bearer <token>' (the server's --observe-token)", "authorization", 1, {
+      "www-authenticate": 'Bearer realm="lenpred observe"',
+    });
   };
 
   app.post("/v1/observe", {
     // Authenticate before the body is read: an unauthenticated client cannot make the server parse 1 MB.
-    onRequest: async (req, reply) => {
-      if (token && !authorized(req, token)) return unauthorized(reply);
+    onRequest: async (req) => {
+      if (token && !authorized(req, token)) throw unauthorized();
     },
     schema: {
       operationId: "observe",
@@ -77,22 +78,18 @@ export const observeRoute: FastifyPluginAsync<ServeContext> = async (app, { stat
   }, async (req, reply) => {
     const svc = state.online;
     if (!svc || state.status !== "ready") {
-      return sendUnavailable(reply, state.status === "closing" ? "server is shutting down" : state.status === "failed" ? "model failed to load" : "model is loading");
+      throw new HttpError(503, state.status === "closing" ? "server is shutting down" : state.status === "failed" ? "model failed to load" : "model is loading");
     }
     if (svc.learner.pending >= maxBacklog) {
       metrics.observeRequests.inc({ result: "overloaded" });
-      return sendUnavailable(reply, `${svc.learner.pending} observations are waiting to be learned (limit ${maxBacklog}); retry later`, 1);
+      throw new HttpError(503, `${svc.learner.pending} observations are waiting to be learned (limit ${maxBacklog}); retry later`, null, 1);
     }
-    let r: { accepted: number; lastSeq?: number };
-    try {
-      r = await svc.observe(req.body);
-    } catch (e) {
-      if (e instanceof LenpredError) {
-        metrics.observeRequests.inc({ result: "invalid" });
-        return sendError(reply, 400, messageOf(e), fieldOf(e, req.body));
-      }
-      throw e;
-    }
+    // The learner validates each observation (LenpredError naming record and field): the client's 400.
+    const r = await svc.observe(req.body).catch((e: unknown) => {
+      if (!(e instanceof LenpredError)) throw e;
+      metrics.observeRequests.inc({ result: "invalid" });
+      throw new HttpError(400, messageOf(e), fieldOf(e, req.body));
+    });
     metrics.observeRequests.inc({ result: "accepted" });
     reply.code(202);
     return { accepted: r.accepted, durable: svc.store !== undefined, ...(r.lastSeq !== undefined ? { lastSeq: r.lastSeq } : {}) };
@@ -104,9 +101,9 @@ export const observeRoute: FastifyPluginAsync<ServeContext> = async (app, { stat
       summary: "Online learning: per-target observation counts and live quality over the sliding window",
       response: { 200: { description: "`OnlineService.stats()` (NaN → null).", $ref: "ObserveStats#" }, 503: unavailableResponse },
     },
-  }, async (_req, reply) => {
+  }, async () => {
     const svc = state.online;
-    if (!svc) return sendUnavailable(reply, "model is loading");
+    if (!svc) throw new HttpError(503, "model is loading");
     const s = svc.stats();
     const fin = (v: number) => (Number.isFinite(v) ? v : null);
     return {

@@ -65,6 +65,11 @@ export function errorHandler(state: ServeState) {
       state.metrics.rejected.inc({ reason: "shutting_down" });
       return sendUnavailable(reply, err.message);
     }
+    if (req.routeOptions.url === "/v1/observe" && err instanceof LenpredError) {
+      // The learner refused an observation (it names record and field).
+      state.metrics.observeRequests.inc({ result: "invalid" });
+      return sendError(reply, 400, messageOf(err), fieldOf(err, req.body));
+    }
     if (req.routeOptions.url === "/v1/predict") {
       // Predicting for a target the learner refuses (e.g. beyond --max-models), or at a quantile the model cannot decode.
       if (err instanceof LenpredError && err.place.field === "model") return sendError(reply, 400, err.message, "model");
@@ -81,6 +86,22 @@ export function errorHandler(state: ServeState) {
     req.log.error({ err }, "request failed");
     return sendError(reply, 500, "internal error while predicting");
   };
+}
+
+/** A LenpredError's field as a body path: a cap refusal names `observations[i].model` in a batch. */
+function fieldOf(e: LenpredError, body: unknown): string | null {
+  const { record, field } = e.place;
+  if (record !== undefined && field !== undefined && !field.includes("[")) {
+    const batch = body !== null && typeof body === "object" && "observations" in body;
+    return batch ? `observations[${record}].${field}` : field;
+  }
+  return field ?? null;
+}
+
+/** The message without the "field 'x': " prefix LenpredError adds (the body carries the field). */
+function messageOf(e: LenpredError): string {
+  const m = /^(?:record \d+, )?field '[^']*': (.*)$/s.exec(e.message);
+  return m ? m[1]! : e.message;
 }
 
 function errorBody(message: string, field: string | null = null): { error: { message: string; field: string | null } } {

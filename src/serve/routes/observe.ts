@@ -10,7 +10,6 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
-import { LenpredError } from "../../util/errors.js";
 import type { ServeContext } from "../context.js";
 import { HttpError } from "../errors.js";
 import { DEFAULT_MAX_BACKLOG } from "../online.js";
@@ -23,22 +22,6 @@ function authorized(req: FastifyRequest, token: Buffer): boolean {
   const h = req.headers.authorization;
   const m = typeof h === "string" ? /^Bearer\s+(.+)$/i.exec(h.trim()) : null;
   return m !== null && timingSafeEqual(digest(m[1]!), token);
-}
-
-/** A LenpredError's field as a body path: a cap refusal names `observations[i].model` in a batch. */
-function fieldOf(e: LenpredError, body: unknown): string | null {
-  const { record, field } = e.place;
-  if (record !== undefined && field !== undefined && !field.includes("[")) {
-    const batch = body !== null && typeof body === "object" && "observations" in body;
-    return batch ? `observations[${record}].${field}` : field;
-  }
-  return field ?? null;
-}
-
-/** The message without the "field 'x': " prefix LenpredError adds (the body carries the field). */
-function messageOf(e: LenpredError): string {
-  const m = /^(?:record \d+, )?field '[^']*': (.*)$/s.exec(e.message);
-  return m ? m[1]! : e.message;
 }
 
 export const observeRoute: FastifyPluginAsync<ServeContext> = async (app, { state, online }) => {
@@ -84,12 +67,8 @@ export const observeRoute: FastifyPluginAsync<ServeContext> = async (app, { stat
       metrics.observeRequests.inc({ result: "overloaded" });
       throw new HttpError(503, `${svc.learner.pending} observations are waiting to be learned (limit ${maxBacklog}); retry later`, null, 1);
     }
-    // The learner validates each observation (LenpredError naming record and field): the client's 400.
-    const r = await svc.observe(req.body).catch((e: unknown) => {
-      if (!(e instanceof LenpredError)) throw e;
-      metrics.observeRequests.inc({ result: "invalid" });
-      throw new HttpError(400, messageOf(e), fieldOf(e, req.body));
-    });
+    // The learner validates each observation: its LenpredError is the client's 400 (errors.ts).
+    const r = await svc.observe(req.body);
     metrics.observeRequests.inc({ result: "accepted" });
     reply.code(202);
     return { accepted: r.accepted, durable: svc.store !== undefined, ...(r.lastSeq !== undefined ? { lastSeq: r.lastSeq } : {}) };

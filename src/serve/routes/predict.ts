@@ -5,9 +5,10 @@
  * Retry-After; a prompt the predictor fails on is a 500 for its request only.
  */
 import type { FastifyPluginAsync } from "fastify";
+import type { FromSchema } from "json-schema-to-ts";
 import { checkPrompt } from "../../predictor/length-predictor.js";
 import type { Prediction } from "../../model/prediction.js";
-import { chatPrompt, type ChatMessage } from "../chat.js";
+import { chatPrompt } from "../chat.js";
 import type { ServeContext } from "../context.js";
 import { checkInput, HttpError } from "../errors.js";
 import { errorResponses, predictBodySchema, predictResponseSchema } from "../schemas.js";
@@ -16,17 +17,12 @@ import { quantileBucket } from "../../model/decode.js";
 import { checkModelName } from "../../online/observation.js";
 import type { ServeState } from "../context.js";
 
-interface PredictBody {
-  prompt?: string;
-  prompts?: string[];
-  messages?: ChatMessage[];
-  model?: string;
-  quantile?: number;
-}
+/** The body as its schema admits it (the schema's oneOf is checked again below to name the field). */
+type PredictBody = FromSchema<ReturnType<typeof predictBodySchema>>;
 
 export const predictRoute: FastifyPluginAsync<ServeContext> = async (app, { state }) => {
   const { limits, metrics } = state;
-  app.post("/v1/predict", {
+  app.post<{ Body: PredictBody }>("/v1/predict", {
     schema: {
       operationId: "predict",
       summary: "Predict output lengths",
@@ -34,7 +30,7 @@ export const predictRoute: FastifyPluginAsync<ServeContext> = async (app, { stat
       response: { 200: predictResponseSchema, ...errorResponses },
     },
   }, async (req) => {
-    const body = req.body as PredictBody;
+    const body = req.body;
     const given = (["prompt", "prompts", "messages"] as const).filter((k) => body[k] !== undefined);
     if (given.length !== 1) {
       const msg = given.length === 0 ? "give one of prompt, prompts or messages" : `give only one of prompt, prompts or messages (got ${given.join(", ")})`;

@@ -31,7 +31,7 @@ export class HttpError extends Error {
 }
 
 /** Client input refused by a check that throws LenpredError/ChatPromptError naming the field: a 400. */
-export function badRequest(e: unknown): unknown {
+function badRequest(e: unknown): unknown {
   if (e instanceof LenpredError) return new HttpError(400, e.message, e.place.field ?? null);
   if (e instanceof ChatPromptError) return new HttpError(400, e.message, e.field);
   return e;

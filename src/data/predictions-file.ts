@@ -43,7 +43,7 @@ const round = (x: number, digits: number): number => Math.round(x * 10 ** digits
  * The rounding rule: expectedTokens to 3 decimals, probabilities to 6; reserveTokens as given (rounding a
  * reservation down could under-reserve); other fields untouched.
  */
-export function roundPredictionLine<T extends PredictionLike>(p: T): T {
+function roundPredictionLine<T extends PredictionLike>(p: T): T {
   const out = { ...p, expectedTokens: round(p.expectedTokens, 3) };
   if (p.probabilities) out.probabilities = p.probabilities.map((x) => round(x, 6));
   return out;

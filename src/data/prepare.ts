@@ -89,9 +89,9 @@ export interface PrepareStats {
 /** Examples per counting batch: large enough to amortize worker messages, small enough to keep memory flat. */
 const BATCH = 256;
 
-export const DEFAULT_BUCKETS: BucketOptions = { kind: "uniform", maxLength: 1024, count: 8 };
+const DEFAULT_BUCKETS: BucketOptions = { kind: "uniform", maxLength: 1024, count: 8 };
 
-export function makeScheme(b: BucketOptions, trainLengths: () => ArrayLike<number>): BucketScheme {
+function makeScheme(b: BucketOptions, trainLengths: () => ArrayLike<number>): BucketScheme {
   if (b.kind === "uniform") return uniformBuckets(b.maxLength, b.count);
   if (b.kind === "log") return logBuckets(b.maxLength, b.count);
   return percentileBuckets(trainLengths(), b.count, b.maxLength);
@@ -281,7 +281,7 @@ const OUTPUT_MARKERS = ["scheme.json", "stats.json"];
  * `out` is replaced as a whole, so refuse (before any work) to replace something that is not ours: a regular
  * file, or a non-empty directory without prepare's marker files. `force` replaces it anyway.
  */
-export async function checkOutTarget(out: string, force: boolean): Promise<void> {
+async function checkOutTarget(out: string, force: boolean): Promise<void> {
   if (force) return;
   const st = await stat(out).catch(() => undefined);
   if (!st) return;

@@ -13,7 +13,7 @@ import { asObject, getNonNegInt, requireString } from "../util/fields.js";
 import { readJsonl, toJsonlLine } from "../util/jsonl.js";
 import { readJsonFile } from "../util/json-file.js";
 
-export const SCHEME_FILE = "scheme.json";
+const SCHEME_FILE = "scheme.json";
 export const splitFile = (dir: string, split: SplitName): string => join(dir, `${split}.jsonl`);
 
 export function checkSplit(split: string): SplitName {
@@ -24,7 +24,7 @@ export function checkSplit(split: string): SplitName {
 }
 
 /** `scheme.json` of a prepared directory, with its tokenizer (eval, baseline, train). */
-export async function readPreparedScheme(dir: string): Promise<PreparedScheme> {
+async function readPreparedScheme(dir: string): Promise<PreparedScheme> {
   const file = join(dir, SCHEME_FILE);
   const raw = await readJsonFile(file, { missing: "not a prepared data directory (no scheme.json; run `lenpred prepare`)" });
   const obj = asObject(raw, { file });

@@ -162,7 +162,7 @@ export function renderTemplate(template: string, instruction: string, input: str
   return template.replace(/\{(instruction|input)\}/g, (_, k: string) => (k === "instruction" ? instruction : input)).trimEnd();
 }
 
-export function validateTemplate(template: string): void {
+function validateTemplate(template: string): void {
   if (!template.includes("{instruction}")) throw new LenpredError(`template must contain {instruction}, got ${JSON.stringify(template)}`, { field: "--template" });
   const unknown = /\{(?!instruction\}|input\})[A-Za-z_]+\}/.exec(template);
   if (unknown) throw new LenpredError(`template placeholder ${unknown[0]} is unknown (use {instruction} and {input})`, { field: "--template" });

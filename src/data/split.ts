@@ -10,7 +10,7 @@ export interface SplitFractions {
   test: number;
 }
 
-export function validateFractions(f: SplitFractions): void {
+function validateFractions(f: SplitFractions): void {
   for (const [k, v] of Object.entries(f)) {
     if (!Number.isFinite(v) || v < 0 || v >= 1) throw new LenpredError(`--${k}-fraction must be in [0, 1), got ${v}`, { field: `--${k}-fraction` });
   }

@@ -124,7 +124,7 @@ export interface ReplaySummary {
   curve: { end: number; online: Scores; static: Scores }[];
 }
 
-export function score(recs: ReplayRecord[], which: "online" | "static"): Scores {
+function score(recs: ReplayRecord[], which: "online" | "static"): Scores {
   const n = recs.length;
   const e = recs.map((r) => (which === "online" ? r.expectedTokens : r.static.expectedTokens));
   const res = recs.map((r) => (which === "online" ? r.reserveTokens : r.static.reserveTokens));

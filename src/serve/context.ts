@@ -1,7 +1,9 @@
 /**
  * What every route plugin (src/serve/routes/*) gets: the server's state, limits, metrics and settings.
  * A route is a Fastify plugin `(app, ctx) => ...`; adding an endpoint is a new file in routes/ plus one
- * line in routes/index.ts (405 handling and OpenAPI follow from the route's own definition).
+ * line in routes/index.ts (405 handling and OpenAPI follow from the route's own definition). A route answers
+ * errors by throwing: `HttpError` for its own decisions, domain errors as they are; errors.ts's `errorHandler`
+ * is the one place that turns errors into statuses and bodies.
  */
 import type { OnlineService } from "../online/service.js";
 import type { MicroBatcher } from "./batcher.js";

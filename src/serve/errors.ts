@@ -5,9 +5,106 @@
  */
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import type { FastifyError, FastifyReply } from "fastify";
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { LenpredError } from "../util/errors.js";
+import { QueueFullError, QueueTimeoutError, ShuttingDownError } from "./batcher.js";
+import { ChatPromptError } from "./chat.js";
+import type { ServeState } from "./context.js";
+import { isQuantileRefusal } from "./quantile.js";
 
-export function errorBody(message: string, field: string | null = null): { error: { message: string; field: string | null } } {
+/**
+ * What a route throws to answer with an error: the status, the message and the body field at fault.
+ * Routes never write error replies themselves; `errorHandler` below is the one place errors become replies.
+ */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field: string | null = null,
+    /** 503: seconds for Retry-After (every 503 has one; default 1). */
+    readonly retryAfterSeconds = 1,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+/** Client input refused by a check that throws LenpredError/ChatPromptError naming the field: a 400. */
+function badRequest(e: unknown): unknown {
+  if (e instanceof LenpredError) return new HttpError(400, e.message, e.place.field ?? null);
+  if (e instanceof ChatPromptError) return new HttpError(400, e.message, e.field);
+  return e;
+}
+
+/** Runs checks of client input; what they refuse is the client's 400 (see `badRequest`). */
+export function checkInput<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    throw badRequest(e);
+  }
+}
+
+/**
+ * The server's error handler (`app.setErrorHandler`): HttpError as thrown, the batcher's overload and
+ * shutdown as 503 (counted in `lenpred_rejected_total`), a model's refusal of a request's quantile as 400,
+ * Fastify's validation, media-type and other 4xx errors; anything else is logged and a 500.
+ */
+export function errorHandler(state: ServeState) {
+  return (err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    if (err instanceof HttpError) {
+      for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+      return err.status === 503 ? sendUnavailable(reply, err.message, err.retryAfterSeconds) : sendError(reply, err.status, err.message, err.field);
+    }
+    if (err instanceof QueueFullError || err instanceof QueueTimeoutError) {
+      state.metrics.rejected.inc({ reason: err instanceof QueueFullError ? "queue_full" : "queue_timeout" });
+      return sendUnavailable(reply, err.message, err.retryAfterSeconds);
+    }
+    if (err instanceof ShuttingDownError) {
+      state.metrics.rejected.inc({ reason: "shutting_down" });
+      return sendUnavailable(reply, err.message);
+    }
+    if (req.routeOptions.url === "/v1/observe" && err instanceof LenpredError) {
+      // The learner refused an observation (it names record and field).
+      state.metrics.observeRequests.inc({ result: "invalid" });
+      return sendError(reply, 400, messageOf(err), fieldOf(err, req.body));
+    }
+    if (req.routeOptions.url === "/v1/predict") {
+      // Predicting for a target the learner refuses (e.g. beyond --max-models), or at a quantile the model cannot decode.
+      if (err instanceof LenpredError && err.place.field === "model") return sendError(reply, 400, err.message, "model");
+      const quantile = (req.body as { quantile?: number } | null | undefined)?.quantile;
+      if (isQuantileRefusal(err, quantile)) return sendError(reply, 400, `${err.message} (model '${state.predictor!.name}')`, "quantile");
+    }
+    if (err.validation && err.validation.length > 0) {
+      const { message, field } = validationError(err, req.body);
+      return sendError(reply, 400, message, field);
+    }
+    const status = err.statusCode ?? 500;
+    if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return sendError(reply, 415, "content-type must be application/json");
+    if (status >= 400 && status < 500) return sendError(reply, status, err.message);
+    req.log.error({ err }, "request failed");
+    return sendError(reply, 500, "internal error while predicting");
+  };
+}
+
+/** A LenpredError's field as a body path: a cap refusal names `observations[i].model` in a batch. */
+function fieldOf(e: LenpredError, body: unknown): string | null {
+  const { record, field } = e.place;
+  if (record !== undefined && field !== undefined && !field.includes("[")) {
+    const batch = body !== null && typeof body === "object" && "observations" in body;
+    return batch ? `observations[${record}].${field}` : field;
+  }
+  return field ?? null;
+}
+
+/** The message without the "field 'x': " prefix LenpredError adds (the body carries the field). */
+function messageOf(e: LenpredError): string {
+  const m = /^(?:record \d+, )?field '[^']*': (.*)$/s.exec(e.message);
+  return m ? m[1]! : e.message;
+}
+
+function errorBody(message: string, field: string | null = null): { error: { message: string; field: string | null } } {
   return { error: { message, field } };
 }
 
@@ -48,7 +145,7 @@ export function fieldFromPointer(pointer: string, extra?: string): string {
 }
 
 /** Not exactly one of prompt / prompts / messages: name the second one given, or `prompt` when none is. */
-export function inputFormError(body: unknown): { message: string; field: string } {
+function inputFormError(body: unknown): { message: string; field: string } {
   const b = (body ?? {}) as Record<string, unknown>;
   const given = (["prompt", "prompts", "messages"] as const).filter((k) => b[k] !== undefined);
   if (given.length === 0) return { message: "give one of prompt, prompts or messages", field: "prompt" };

@@ -5,7 +5,7 @@
  */
 import type { ServeLimits } from "./limits.js";
 
-export const CHAT_ROLES = ["system", "developer", "user", "assistant", "tool", "function"] as const;
+const CHAT_ROLES = ["system", "developer", "user", "assistant", "tool", "function"] as const;
 
 export function predictBodySchema(limits: ServeLimits) {
   const prompt = { type: "string", maxLength: limits.maxPromptChars } as const;
@@ -66,7 +66,7 @@ export function predictBodySchema(limits: ServeLimits) {
   } as const;
 }
 
-export const predictionSchema = {
+const predictionSchema = {
   $id: "Prediction",
   type: "object",
   required: ["bucket", "upperBound", "expectedTokens"],
@@ -118,7 +118,7 @@ export function observeBodySchema(limits: ServeLimits, maxObservations: number) 
   } as const;
 }
 
-export const observeAcceptedSchema = {
+const observeAcceptedSchema = {
   $id: "ObserveAccepted",
   type: "object",
   required: ["accepted"],
@@ -130,7 +130,7 @@ export const observeAcceptedSchema = {
 } as const;
 
 const num = { type: ["number", "null"] } as const;
-export const observeStatsSchema = {
+const observeStatsSchema = {
   $id: "ObserveStats",
   type: "object",
   properties: {
@@ -151,7 +151,7 @@ export const observeStatsSchema = {
   },
 } as const;
 
-export const errorSchema = {
+const errorSchema = {
   $id: "Error",
   type: "object",
   required: ["error"],
@@ -167,13 +167,13 @@ export const errorSchema = {
   },
 } as const;
 
-export const bucketsSchema = {
+const bucketsSchema = {
   $id: "BucketScheme",
   type: "object",
   properties: { kind: { type: "string" }, edges: { type: "array", items: { type: "number" } } },
 } as const;
 
-export const predictionListSchema = {
+const predictionListSchema = {
   $id: "PredictionList",
   type: "object",
   required: ["predictions"],

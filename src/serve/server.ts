@@ -16,7 +16,7 @@
  * injected `predictor` runs in-process, wrapped in LengthPredictor for its quantile semantics. Anything that
  * post-processes predictions on the main thread wraps the `BasePredictor` the batcher drives.
  */
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from "fastify";
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Server } from "node:http";
 import { basename, resolve } from "node:path";
 import swagger from "@fastify/swagger";
@@ -24,7 +24,7 @@ import { LengthPredictor, type LengthPredictorOptions } from "../predictor/lengt
 import type { Predictor } from "../model/prediction.js";
 import { MicroBatcher } from "./batcher.js";
 import type { ServeContext, ServeSettings, ServeState } from "./context.js";
-import { clientErrorHandler, sendError, sendUnavailable, validationError } from "./errors.js";
+import { clientErrorHandler, errorHandler, sendError, sendUnavailable } from "./errors.js";
 import { resolveLimits, type ServeLimits } from "./limits.js";
 import { createMetrics } from "./metrics.js";
 import { isQuantileRefusal } from "./quantile.js";
@@ -238,17 +238,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     await owned?.dispose?.();
   });
 
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err.validation && err.validation.length > 0) {
-      const { message, field } = validationError(err, req.body);
-      return sendError(reply, 400, message, field);
-    }
-    const status = err.statusCode ?? 500;
-    if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return sendError(reply, 415, "content-type must be application/json");
-    if (status >= 400 && status < 500) return sendError(reply, status, err.message);
-    req.log.error({ err }, "request failed");
-    return sendError(reply, 500, "internal error while predicting");
-  });
+  app.setErrorHandler(errorHandler(state));
 
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split("?")[0]!;

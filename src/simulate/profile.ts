@@ -47,7 +47,7 @@ export interface SimProfile { model: ModelSpec; gpu: GpuSpec; eff: EfficiencySpe
 const GB = 1e9;
 const GiB = 2 ** 30;
 
-export const MODEL_PRESETS: Record<string, ModelSpec> = {
+const MODEL_PRESETS: Record<string, ModelSpec> = {
   // EleutherAI GPT-J-6B: 28 layers, d_model 4096 = 16 heads × 256, 6,053,381,344 parameters, context 2048.
   "gpt-j-6b": { name: "gpt-j-6b", layers: 28, heads: 16, kvHeads: 16, headDim: 256, dtypeBytes: 2, weightBytes: 6_053_381_344 * 2, maxSeqLen: 2048 },
   // Llama-2-7B: 32 layers, 32 heads × 128, 6,738,415,616 parameters, context 4096.
@@ -56,14 +56,14 @@ export const MODEL_PRESETS: Record<string, ModelSpec> = {
   "vicuna-7b": { name: "vicuna-7b", layers: 32, heads: 32, kvHeads: 32, headDim: 128, dtypeBytes: 2, weightBytes: 6_738_415_616 * 2, maxSeqLen: 4096 },
 };
 
-export const GPU_PRESETS: Record<string, GpuSpec> = {
+const GPU_PRESETS: Record<string, GpuSpec> = {
   // A100 SXM4 80GB: 2,039 GB/s HBM2e, 312 TFLOP/s dense fp16 tensor.
   "a100-80gb": { name: "a100-80gb", memoryBytes: 80 * GiB, hbmBytesPerS: 2039 * GB, peakFlops: 312e12 },
   // A100 SXM4 40GB: 1,555 GB/s HBM2.
   "a100-40gb": { name: "a100-40gb", memoryBytes: 40 * GiB, hbmBytesPerS: 1555 * GB, peakFlops: 312e12 },
 };
 
-export const DEFAULT_EFFICIENCY: EfficiencySpec = { memUtil: 0.9, bwEfficiency: 0.8, flopsEfficiency: 0.6, iterOverheadS: 0.001 };
+const DEFAULT_EFFICIENCY: EfficiencySpec = { memUtil: 0.9, bwEfficiency: 0.8, flopsEfficiency: 0.6, iterOverheadS: 0.001 };
 
 /** Overrides from the command line; undefined = keep the preset value. */
 export interface ProfileOverrides {

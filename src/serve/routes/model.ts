@@ -1,7 +1,7 @@
 /** GET /v1/model: the predictor served, its bucket scheme and the server's batching settings and limits. */
 import type { FastifyPluginAsync } from "fastify";
 import type { ServeContext } from "../context.js";
-import { sendUnavailable } from "../errors.js";
+import { HttpError } from "../errors.js";
 import { unavailableResponse } from "../schemas.js";
 
 export const modelRoute: FastifyPluginAsync<ServeContext> = async (app, { state, settings }) => {
@@ -21,8 +21,8 @@ export const modelRoute: FastifyPluginAsync<ServeContext> = async (app, { state,
         503: unavailableResponse,
       },
     },
-  }, async (_req, reply) => {
-    if (!state.predictor) return sendUnavailable(reply, "model is loading");
+  }, async () => {
+    if (!state.predictor) throw new HttpError(503, "model is loading");
     return { name: state.predictor.name, buckets: state.predictor.buckets, ...settings, limits: state.limits };
   });
 };

@@ -9,10 +9,9 @@
  * the not-yet-learned backlog (503 + Retry-After) so a flood cannot grow memory.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import { LenpredError } from "../../util/errors.js";
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { ServeContext } from "../context.js";
-import { sendError, sendUnavailable } from "../errors.js";
+import { HttpError } from "../errors.js";
 import { DEFAULT_MAX_BACKLOG } from "../online.js";
 import { errorRef, observeBodySchema, unavailableResponse } from "../schemas.js";
 
@@ -25,37 +24,22 @@ function authorized(req: FastifyRequest, token: Buffer): boolean {
   return m !== null && timingSafeEqual(digest(m[1]!), token);
 }
 
-/** A LenpredError's field as a body path: a cap refusal names `observations[i].model` in a batch. */
-function fieldOf(e: LenpredError, body: unknown): string | null {
-  const { record, field } = e.place;
-  if (record !== undefined && field !== undefined && !field.includes("[")) {
-    const batch = body !== null && typeof body === "object" && "observations" in body;
-    return batch ? `observations[${record}].${field}` : field;
-  }
-  return field ?? null;
-}
-
-/** The message without the "field 'x': " prefix LenpredError adds (the body carries the field). */
-function messageOf(e: LenpredError): string {
-  const m = /^(?:record \d+, )?field '[^']*': (.*)$/s.exec(e.message);
-  return m ? m[1]! : e.message;
-}
-
 export const observeRoute: FastifyPluginAsync<ServeContext> = async (app, { state, online }) => {
   if (!online) return;
   const { metrics, limits } = state;
   const token = online.observeToken ? digest(online.observeToken) : undefined;
   const maxBacklog = online.maxBacklog ?? DEFAULT_MAX_BACKLOG;
-  const unauthorized = (reply: FastifyReply) => {
+  const unauthorized = () => {
     metrics.observeRequests.inc({ result: "unauthorized" });
-    reply.header("www-authenticate", 'Bearer realm="lenpred observe"');
-    return sendError(reply, 401, "POST /v1/observe needs 'Authorization: Bearer <token>' (the server's --observe-token)", "authorization");
+    return new HttpError(401, "POST /v1/observe needs 'Authorization: Bearer <token>' (the server's --observe-token)", "authorization", 1, {
+      "www-authenticate": 'Bearer realm="lenpred observe"',
+    });
   };
 
   app.post("/v1/observe", {
     // Authenticate before the body is read: an unauthenticated client cannot make the server parse 1 MB.
-    onRequest: async (req, reply) => {
-      if (token && !authorized(req, token)) return unauthorized(reply);
+    onRequest: async (req) => {
+      if (token && !authorized(req, token)) throw unauthorized();
     },
     schema: {
       operationId: "observe",
@@ -77,22 +61,14 @@ export const observeRoute: FastifyPluginAsync<ServeContext> = async (app, { stat
   }, async (req, reply) => {
     const svc = state.online;
     if (!svc || state.status !== "ready") {
-      return sendUnavailable(reply, state.status === "closing" ? "server is shutting down" : state.status === "failed" ? "model failed to load" : "model is loading");
+      throw new HttpError(503, state.status === "closing" ? "server is shutting down" : state.status === "failed" ? "model failed to load" : "model is loading");
     }
     if (svc.learner.pending >= maxBacklog) {
       metrics.observeRequests.inc({ result: "overloaded" });
-      return sendUnavailable(reply, `${svc.learner.pending} observations are waiting to be learned (limit ${maxBacklog}); retry later`, 1);
+      throw new HttpError(503, `${svc.learner.pending} observations are waiting to be learned (limit ${maxBacklog}); retry later`, null, 1);
     }
-    let r: { accepted: number; lastSeq?: number };
-    try {
-      r = await svc.observe(req.body);
-    } catch (e) {
-      if (e instanceof LenpredError) {
-        metrics.observeRequests.inc({ result: "invalid" });
-        return sendError(reply, 400, messageOf(e), fieldOf(e, req.body));
-      }
-      throw e;
-    }
+    // The learner validates each observation: its LenpredError is the client's 400 (errors.ts).
+    const r = await svc.observe(req.body);
     metrics.observeRequests.inc({ result: "accepted" });
     reply.code(202);
     return { accepted: r.accepted, durable: svc.store !== undefined, ...(r.lastSeq !== undefined ? { lastSeq: r.lastSeq } : {}) };
@@ -104,9 +80,9 @@ export const observeRoute: FastifyPluginAsync<ServeContext> = async (app, { stat
       summary: "Online learning: per-target observation counts and live quality over the sliding window",
       response: { 200: { description: "`OnlineService.stats()` (NaN → null).", $ref: "ObserveStats#" }, 503: unavailableResponse },
     },
-  }, async (_req, reply) => {
+  }, async () => {
     const svc = state.online;
-    if (!svc) return sendUnavailable(reply, "model is loading");
+    if (!svc) throw new HttpError(503, "model is loading");
     const s = svc.stats();
     const fin = (v: number) => (Number.isFinite(v) ? v : null);
     return {

@@ -5,82 +5,51 @@
  * Retry-After; a prompt the predictor fails on is a 500 for its request only.
  */
 import type { FastifyPluginAsync } from "fastify";
+import type { FromSchema } from "json-schema-to-ts";
 import { checkPrompt } from "../../predictor/length-predictor.js";
 import type { Prediction } from "../../model/prediction.js";
-import { LenpredError } from "../../util/errors.js";
-import { QueueFullError, QueueTimeoutError, ShuttingDownError } from "../batcher.js";
-import { chatPrompt, ChatPromptError, type ChatMessage } from "../chat.js";
+import { chatPrompt } from "../chat.js";
 import type { ServeContext } from "../context.js";
-import { sendError, sendUnavailable } from "../errors.js";
-import { isQuantileRefusal } from "../quantile.js";
+import { checkInput, HttpError } from "../errors.js";
 import { errorResponses, predictBodySchema, predictResponseSchema } from "../schemas.js";
 import { upperBound } from "../../data/buckets.js";
 import { quantileBucket } from "../../model/decode.js";
 import { checkModelName } from "../../online/observation.js";
 import type { ServeState } from "../context.js";
 
-interface PredictBody {
-  prompt?: string;
-  prompts?: string[];
-  messages?: ChatMessage[];
-  model?: string;
-  quantile?: number;
-}
+/** The body as its schema admits it (the schema's oneOf is checked again below to name the field). */
+type PredictBody = FromSchema<ReturnType<typeof predictBodySchema>>;
 
 export const predictRoute: FastifyPluginAsync<ServeContext> = async (app, { state }) => {
   const { limits, metrics } = state;
-  app.post("/v1/predict", {
+  app.post<{ Body: PredictBody }>("/v1/predict", {
     schema: {
       operationId: "predict",
       summary: "Predict output lengths",
       body: predictBodySchema(limits),
       response: { 200: predictResponseSchema, ...errorResponses },
     },
-  }, async (req, reply) => {
-    const body = req.body as PredictBody;
+  }, async (req) => {
+    const body = req.body;
     const given = (["prompt", "prompts", "messages"] as const).filter((k) => body[k] !== undefined);
     if (given.length !== 1) {
       const msg = given.length === 0 ? "give one of prompt, prompts or messages" : `give only one of prompt, prompts or messages (got ${given.join(", ")})`;
-      return sendError(reply, 400, msg, given[1] ?? "prompt");
+      throw new HttpError(400, msg, given[1] ?? "prompt");
     }
-    let prompts: string[];
-    if (body.prompt !== undefined) prompts = [body.prompt];
-    else if (body.prompts !== undefined) prompts = body.prompts;
-    else {
-      try {
-        prompts = [chatPrompt(body.messages!, limits.maxPromptChars)];
-      } catch (e) {
-        if (e instanceof ChatPromptError) return sendError(reply, 400, e.message, e.field);
-        throw e;
-      }
-    }
-    try {
-      prompts.forEach((p, i) => checkPrompt(p, body.prompt !== undefined ? "prompt" : body.prompts !== undefined ? `prompts[${i}]` : "messages"));
-    } catch (e) {
-      if (e instanceof LenpredError) return sendError(reply, 400, e.message, e.place.field ?? null);
-      throw e;
-    }
+    const prompts = checkInput(() => {
+      const ps = body.prompt !== undefined ? [body.prompt] : body.prompts ?? [chatPrompt(body.messages!, limits.maxPromptChars)];
+      ps.forEach((p, i) => checkPrompt(p, body.prompt !== undefined ? "prompt" : body.prompts !== undefined ? `prompts[${i}]` : "messages"));
+      return ps;
+    });
     if (state.status !== "ready" || !state.batcher) {
       const reason = state.status === "closing" ? "shutting_down" : "loading";
       metrics.rejected.inc({ reason });
-      return sendUnavailable(reply, state.status === "failed" ? "model failed to load, or its worker died" : reason === "loading" ? "model is loading" : "server is shutting down");
+      throw new HttpError(503, state.status === "failed" ? "model failed to load, or its worker died" : reason === "loading" ? "model is loading" : "server is shutting down");
     }
-    let preds: Prediction[];
-    try {
-      preds = state.online ? await onlinePredict(state, prompts, body) : await state.batcher.submit(prompts, body.quantile);
-    } catch (e) {
-      if (e instanceof LenpredError && e.place.field === "model") return sendError(reply, 400, e.message, "model");
-      if (isQuantileRefusal(e, body.quantile)) return sendError(reply, 400, `${(e as Error).message} (model '${state.predictor!.name}')`, "quantile");
-      if (e instanceof QueueFullError || e instanceof QueueTimeoutError) {
-        metrics.rejected.inc({ reason: e instanceof QueueFullError ? "queue_full" : "queue_timeout" });
-        return sendUnavailable(reply, e.message, e.retryAfterSeconds);
-      }
-      if (e instanceof ShuttingDownError) {
-        metrics.rejected.inc({ reason: "shutting_down" });
-        return sendUnavailable(reply, e.message);
-      }
-      throw e;
-    }
+    // Batcher overload/shutdown and a model's refusal of `quantile` are mapped by errors.ts.
+    const preds: Prediction[] = state.online
+      ? await onlinePredict(state, prompts, body, checkInput(() => checkModelName(body.model)))
+      : await state.batcher.submit(prompts, body.quantile);
     metrics.observePredictions(preds);
     return body.prompts !== undefined ? { predictions: preds } : preds[0];
   });
@@ -92,8 +61,7 @@ export const predictRoute: FastifyPluginAsync<ServeContext> = async (app, { stat
  * `bucket`/`upperBound`: the smallest bucket whose cumulative probability reaches q — of the learned
  * distribution when the target has one — and, for a base without probabilities, the base's own quantile decode.
  */
-async function onlinePredict(state: ServeState, prompts: string[], body: PredictBody): Promise<Prediction[]> {
-  const model = checkModelName(body.model);
+async function onlinePredict(state: ServeState, prompts: string[], body: PredictBody, model: string): Promise<Prediction[]> {
   const preds: Prediction[] = await state.online!.predictBatch(prompts, { model });
   const q = body.quantile;
   if (q === undefined) return preds;

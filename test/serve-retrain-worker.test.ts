@@ -81,3 +81,30 @@ describe("retraining with the model in the predictor worker", () => {
     }
   }, 180_000);
 });
+
+describe("WorkerPredictor members", () => {
+  it("runs a loaded member in the worker like the in-process one and frees it only after its in-flight batches", async () => {
+    const { WorkerPredictor } = await import("../src/serve/worker-predictor.js");
+    const { loadMemberInProcess } = await import("../src/online/retrain.js");
+    const wp = await WorkerPredictor.start(MODEL, {}, { features: true });
+    try {
+      expect(wp.slow!.weight).toBeGreaterThan(0);
+      const dir = join(MODEL, "distilbert");
+      const local = await loadMemberInProcess(dir);
+      const want = await local.predictBatch(PROMPTS);
+      await local.dispose();
+      const m = await wp.loadMember(dir);
+      // The base's own member (handle 0) is the same model: same predictions.
+      expect((await wp.slow!.predictor.predictBatch(PROMPTS)).map((p) => p.expectedTokens)).toEqual(want.map((p) => p.expectedTokens));
+      const inFlight = m.predictBatch(PROMPTS);
+      const disposed = m.dispose();
+      expect((await inFlight).map((p) => p.expectedTokens)).toEqual(want.map((p) => p.expectedTokens));
+      await disposed;
+      await expect(m.predictBatch(PROMPTS)).rejects.toThrow(/no member/);
+      // The base is untouched.
+      expect(await wp.predictBatch(PROMPTS)).toHaveLength(2);
+    } finally {
+      await wp.dispose();
+    }
+  }, 60_000);
+});

@@ -63,7 +63,7 @@ export function register(program: Command): void {
     .option("--quantile <q>", "reservation level of reserveTokens in every prediction (0 < q < 1)", numberOption("--quantile", { min: 0, max: 1 }), 0.9)
     .option("--max-models <n>", "most target models learned online; observations for a new name beyond it get 400", numberOption("--max-models", { int: true, min: 1 }), 64)
     .option("--max-observations <n>", "most observations in one POST /v1/observe", numberOption("--max-observations", { int: true, min: 1 }), 1000)
-    .option("--retrain-every <n>", "retrain a target's DistilBERT member in the background every N of its observations (0 = off; needs --state-dir and --no-worker: see docs/online.md)", numberOption("--retrain-every", { int: true, min: 0 }), 0)
+    .option("--retrain-every <n>", "retrain a target's DistilBERT member in the background every N of its observations (0 = off; needs --state-dir: see docs/online.md)", numberOption("--retrain-every", { int: true, min: 0 }), 0)
     .option("--no-worker", "run the model on the main thread instead of a worker thread (for comparison only: tokenization then blocks /healthz and /metrics)")
     .option("--no-warmup", "report ready without running one warm-up prediction first")
     .addOption(new Option("--log-level <level>", "log level; stdout carries only pino JSON lines (\"ready\" once the model is loaded, signals, errors; no per-request lines)").choices(["fatal", "error", "warn", "info", "debug"]).default("info"))

@@ -61,6 +61,11 @@ export interface OnlineLearnerOptions {
    */
   fastMember?: FastMember;
   /**
+   * The base's DistilBERT member and its ensemble weight when the base runs elsewhere (a worker thread), so a
+   * retrained per-target member (loaded there too) can replace its contribution. Default: found in `base`.
+   */
+  slowMember?: { predictor: Predictor; weight: number };
+  /**
    * Where observations' base predictions come from (default: `base`). `lenpred serve` predicts through its
    * micro-batcher but learns straight from the worker, so a full predict queue never refuses learning.
    */
@@ -121,7 +126,7 @@ export class OnlineLearner {
     this.limits = opts.limits ?? DEFAULT_OBSERVATION_LIMITS;
     this.fast = opts.fast === false ? undefined : opts.fastMember ?? findFastMember(base);
     this.fastOpts = { ...DEFAULT_FAST, ...(opts.fast || {}) };
-    this.slow = findMember(base, (p) => p.name === "distilbert");
+    this.slow = opts.slowMember ?? findMember(base, (p) => p.name === "distilbert");
   }
 
   /** Whether the base has a DistilBERT member that a retrained one can replace per target. */

@@ -53,10 +53,22 @@ export interface RetrainResult {
 
 export interface Sample { prompt: string; output_tokens: number; prompt_tokens?: number }
 
+/** A loaded DistilBERT member; `dispose` frees it (after its in-flight batches). */
+export type LoadedMember = Predictor & { dispose(): Promise<void> };
+/** Loads a member directory where predictions run (in this thread, or `lenpred serve`'s predictor worker). */
+export type MemberLoader = (dir: string) => Promise<LoadedMember>;
+
+export async function loadMemberInProcess(dir: string): Promise<LoadedMember> {
+  const { DistilBertPredictor } = await import("../predictor/distilbert-predictor.js");
+  return DistilBertPredictor.load(dir, { threads: 1 });
+}
+
 /** Train a candidate in `work` from `initDir`; returns its directory and the scores (the caller swaps). */
 export async function retrainCandidate(p: {
   model: string; samples: Sample[]; initDir: string; current: Predictor; buckets: BucketScheme; work: string; cfg: RetrainConfig;
-}): Promise<{ result: RetrainResult; candidateDir?: string; candidate?: Predictor; meanShift?: number }> {
+  /** Where the candidate is loaded and run (default: in this thread). */
+  loadMember?: MemberLoader;
+}): Promise<{ result: RetrainResult; candidateDir?: string; candidate?: LoadedMember; meanShift?: number }> {
   const t0 = Date.now();
   const { cfg } = p;
   const samples = p.samples.slice(-cfg.maxSamples);
@@ -77,8 +89,7 @@ export async function retrainCandidate(p: {
   const err = await runTrain(["train", "--data", data, "--out", out, "--init", p.initDir, "--head", head, "--epochs", String(cfg.epochs), "--lr", String(cfg.lr),
     "--threads", String(cfg.threads), "--monitor", "mae", "--overwrite", "--no-progress"], cfg.timeoutMs);
   if (err) return { result: done({ heldOut: nHeld, reason: `training failed: ${err}` }) };
-  const { DistilBertPredictor } = await import("../predictor/distilbert-predictor.js");
-  const candidate = await DistilBertPredictor.load(out, { threads: 1 });
+  const candidate = await (p.loadMember ?? loadMemberInProcess)(out);
   const calib = rest.slice(-300);
   const [cur, cand] = await Promise.all([heldOutMae(p.current, calib, held), heldOutMae(candidate, calib, held)]);
   const currentMae = cur.mae, candidateMae = cand.mae;

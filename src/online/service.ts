@@ -14,7 +14,7 @@ import { mkdir, rename } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { readModelMeta } from "../model-dir/index.js";
 import type { Predictor } from "../model/prediction.js";
-import { DEFAULT_RETRAIN, removeDir, retrainCandidate, type RetrainConfig, type RetrainResult, type Sample } from "./retrain.js";
+import { DEFAULT_RETRAIN, loadMemberInProcess, removeDir, retrainCandidate, type MemberLoader, type RetrainConfig, type RetrainResult, type Sample } from "./retrain.js";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import { readJsonFile } from "../util/json-file.js";
@@ -39,6 +39,11 @@ export interface OnlineServiceOptions {
    * model directory with a DistilBERT member); false = off.
    */
   retrain?: Partial<RetrainConfig> | false;
+  /**
+   * Where retrained members are loaded and run: default in this thread; `lenpred serve` loads them in its
+   * predictor worker (the learner's `slowMember` is then the worker's base member).
+   */
+  loadMember?: MemberLoader;
 }
 
 export const MEMBERS_FILE = "members.json";
@@ -186,7 +191,7 @@ export class OnlineService {
       const current = this.members.get(model);
       const initDir = current?.dir ?? await this.baseMember();
       const currentPredictor = this.learner.memberOf(model)!;
-      const { result, candidate, candidateDir, meanShift } = await retrainCandidate({ model, samples: samples.slice(-cfg.maxSamples), initDir, current: currentPredictor, buckets: this.learner.buckets, work, cfg });
+      const { result, candidate, candidateDir, meanShift } = await retrainCandidate({ model, samples: samples.slice(-cfg.maxSamples), initDir, current: currentPredictor, buckets: this.learner.buckets, work, cfg, loadMember: this.loadMember });
       if (candidate && candidateDir) {
         const dir = join(stateDir, "members", safeName(model), String(Date.now()));
         await mkdir(join(dir, ".."), { recursive: true });
@@ -233,15 +238,18 @@ export class OnlineService {
     const file = join(stateDir, MEMBERS_FILE);
     if (!existsSync(file)) return;
     const list = await readJsonFile(file) as Record<string, unknown>;
-    const { DistilBertPredictor } = await import("../predictor/distilbert-predictor.js");
     for (const [model, rel] of Object.entries(list ?? {})) {
       if (typeof rel !== "string" || !this.learner.models().includes(model)) continue;
       const dir = resolve(stateDir, rel);
       if (!dir.startsWith(stateDir + "/") || !existsSync(dir)) continue;
-      const predictor = await DistilBertPredictor.load(dir, { threads: 1 });
+      const predictor = await this.loadMember(dir);
       this.learner.setMember(model, predictor);
       this.members.set(model, { dir, predictor });
     }
+  }
+
+  private get loadMember(): MemberLoader {
+    return this.opts.loadMember ?? loadMemberInProcess;
   }
 
   stats(): ServiceStats {

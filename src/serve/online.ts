@@ -16,6 +16,7 @@ import { OnlineLearner } from "../online/learner.js";
 import { findFastMember } from "../online/fast-member.js";
 import { DEFAULT_OBSERVATION_LIMITS } from "../online/observation.js";
 import { OnlineService } from "../online/service.js";
+import type { RetrainConfig } from "../online/retrain.js";
 import type { Prediction, Predictor } from "../model/prediction.js";
 import { readJsonFile } from "../util/json-file.js";
 import type { MicroBatcher } from "./batcher.js";
@@ -29,7 +30,7 @@ export interface ServeOnlineOptions {
   quantile?: number;
   /** Most target models learned (default 64); observations that would add one more get 400 on `model`. */
   maxModels?: number;
-  /** Retrain a target's DistilBERT member every N observations (0 = off; needs a state dir and an in-process base with one). */
+  /** Retrain a target's DistilBERT member every N observations (0 = off; needs a state dir and a base with one). */
   retrainEvery?: number;
   /** Writes (`POST /v1/observe`) need `Authorization: Bearer <token>` when set. */
   observeToken?: string;
@@ -39,6 +40,8 @@ export interface ServeOnlineOptions {
   maxBacklog?: number;
   /** The base's model directory when the predictor is injected (`--no-worker`): retraining starts from its DistilBERT member. */
   modelDir?: string;
+  /** Retraining settings beyond `retrainEvery` (epochs, hold-out size...); given, `OnlineService.retrain` works even with retrainEvery 0. */
+  retrain?: Partial<RetrainConfig>;
   /** Write a snapshot after this many learned observations (OnlineService's default 5000). */
   snapshotEvery?: number;
 }
@@ -67,6 +70,8 @@ export async function openOnline(base: BasePredictor, batcher: MicroBatcher, o: 
     validationMae: await validationMae(modelDir),
     limits: { ...DEFAULT_OBSERVATION_LIMITS, maxPromptChars: limits.maxPromptChars, maxBatch: o.maxObservations ?? DEFAULT_OBSERVATION_LIMITS.maxBatch },
     ...(fastMember ? { fastMember } : {}),
+    // A worker base runs its DistilBERT member (and retrained ones) there: the learner only combines their outputs.
+    ...(base instanceof WorkerPredictor && base.slow ? { slowMember: base.slow } : {}),
     learnBase: asPredictor(base, (prompts) => base.predictBatch(prompts)),
   });
   if (modelDir !== undefined) learner.modelDir = modelDir;
@@ -74,7 +79,8 @@ export async function openOnline(base: BasePredictor, batcher: MicroBatcher, o: 
   return OnlineService.open(learner, {
     ...(o.stateDir ? { stateDir: o.stateDir } : {}),
     ...(o.snapshotEvery ? { snapshotEvery: o.snapshotEvery } : {}),
-    retrain: every > 0 ? { every } : false,
+    retrain: every > 0 || o.retrain ? { ...o.retrain, every } : false,
+    ...(base instanceof WorkerPredictor ? { loadMember: (dir: string) => base.loadMember(dir) } : {}),
   });
 }
 

@@ -16,7 +16,7 @@
 import { Worker } from "node:worker_threads";
 import type { BucketScheme } from "../data/buckets.js";
 import type { LengthPredictorOptions, PredictOptions } from "../predictor/length-predictor.js";
-import type { Prediction } from "../model/prediction.js";
+import type { Prediction, Predictor } from "../model/prediction.js";
 import { LenpredError, type ErrorPlace } from "../util/errors.js";
 import type { FastMember, FastReadout } from "../online/fast-member.js";
 
@@ -40,7 +40,15 @@ export interface WorkerInit {
   features?: boolean;
 }
 
-export type WorkerRequest = { id: number; prompts: string[]; quantile?: number };
+/**
+ * A batch to predict (`member`: 0 = the base's DistilBERT member alone, n > 0 = a member loaded with `load`;
+ * absent = the whole base), a member directory to load (answered with its handle), or a handle to unload
+ * (disposed once its in-flight batches are done).
+ */
+export type WorkerRequest =
+  | { id: number; prompts: string[]; quantile?: number; member?: number }
+  | { id: number; load: string }
+  | { id: number; unload: number };
 
 export interface SerializedError {
   message: string;
@@ -49,9 +57,10 @@ export interface SerializedError {
 }
 
 export type WorkerMessage =
-  | { type: "ready"; name: string; buckets: BucketScheme; kind: string; tokenizer: string; fast?: { readout: FastReadout; weight: number } }
+  | { type: "ready"; name: string; buckets: BucketScheme; kind: string; tokenizer: string; fast?: { readout: FastReadout; weight: number }; slow?: { weight: number } }
   | { type: "load-failed"; error: SerializedError }
   | { type: "result"; id: number; predictions: Prediction[] }
+  | { type: "loaded"; id: number; handle: number }
   | { type: "error"; id: number; error: SerializedError };
 
 export function serializeError(e: unknown): SerializedError {
@@ -85,6 +94,11 @@ export class WorkerPredictor implements BasePredictor {
   onDeath: ((error: Error) => void) | undefined;
   /** The n-gram member's readout, when started with `features` and the model has one (for OnlineLearner). */
   fast: FastMember | undefined;
+  /**
+   * The base's DistilBERT member run alone in the worker, with its weight in the ensemble, when started with
+   * `features` and the model has one: what an OnlineLearner compares a retrained member against.
+   */
+  slow: { predictor: Predictor; weight: number } | undefined;
 
   private constructor(
     private readonly worker: Worker,
@@ -93,11 +107,12 @@ export class WorkerPredictor implements BasePredictor {
     readonly info: { kind: string; tokenizer: string },
   ) {
     worker.on("message", (m: WorkerMessage) => {
-      if (m.type !== "result" && m.type !== "error") return;
+      if (m.type !== "result" && m.type !== "error" && m.type !== "loaded") return;
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
       if (m.type === "result") p.resolve(m.predictions);
+      else if (m.type === "loaded") p.resolve(m.handle as unknown as Prediction[]);
       else p.reject(deserializeError(m.error));
     });
     const die = (e: Error) => {
@@ -121,6 +136,7 @@ export class WorkerPredictor implements BasePredictor {
           cleanup();
           const wp = new WorkerPredictor(worker, m.name, m.buckets, { kind: m.kind, tokenizer: m.tokenizer });
           wp.fast = m.fast;
+          if (m.slow) wp.slow = { predictor: wp.memberView(0, "distilbert"), weight: m.slow.weight };
           resolve(wp);
         } else if (m.type === "load-failed") {
           cleanup();
@@ -148,13 +164,39 @@ export class WorkerPredictor implements BasePredictor {
   }
 
   predictBatch(prompts: string[], opts: PredictOptions = {}): Promise<Prediction[]> {
+    return this.request((id) => ({ id, prompts, quantile: opts.quantile }));
+  }
+
+  private request<T = Prediction[]>(make: (id: number) => WorkerRequest): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
-    return new Promise<Prediction[]>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      const req: WorkerRequest = { id, prompts, quantile: opts.quantile };
-      this.worker.postMessage(req);
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (p: Prediction[]) => void, reject });
+      this.worker.postMessage(make(id));
     });
+  }
+
+  /** A Predictor view of one member in the worker (0: the base's DistilBERT member; n: a loaded one). */
+  private memberView(handle: number, name: string): Predictor & { dispose(): Promise<void> } {
+    const predictBatch = (prompts: string[]) => this.request((id) => ({ id, prompts, member: handle }));
+    return {
+      name,
+      buckets: this.buckets,
+      predictBatch,
+      predict: async (prompt: string) => (await predictBatch([prompt]))[0]!,
+      // Unloading waits in the worker for the member's in-flight batches; a dead worker has nothing to free.
+      dispose: async () => { if (handle > 0 && !this.dead) await this.request((id) => ({ id, unload: handle })).catch(() => undefined); },
+    };
+  }
+
+  /**
+   * Load a (retrained) DistilBERT member directory in the worker, next to the base; predictions through the
+   * returned view run there, and `dispose` frees it once its in-flight batches are done. Rejects with the
+   * load error (a LenpredError for a bad directory).
+   */
+  async loadMember(dir: string): Promise<Predictor & { dispose(): Promise<void> }> {
+    const handle = await this.request<number>((id) => ({ id, load: dir }));
+    return this.memberView(handle, "distilbert");
   }
 
   /** False once the worker has died or been stopped. */

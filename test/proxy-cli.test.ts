@@ -43,15 +43,19 @@ describe("lenpred proxy (CLI)", () => {
     const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), "proxy", "--upstream", llm.url, "--model", dir,
       "--port", "0", "--policy", "sjf", "--max-concurrency", "1", "--state-dir", state], { cwd: repoRoot });
     let out = "";
+    let stderr = "";
     child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    // stdout carries only pino JSON lines, as serve's does.
+    const lines = () => out.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as { msg: string; address?: string; queued?: number; inFlight?: number });
+    const logged = (msg: string) => lines().find((l) => l.msg === msg);
     const exit = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
     try {
-      while (!/ready \(/.test(out)) {
-        if (child.exitCode !== null) throw new Error(out);
+      while (!logged("ready")) {
+        if (child.exitCode !== null) throw new Error(out + stderr);
         await new Promise((r) => setTimeout(r, 20));
       }
-      const url = /listening on (http:\/\/\S+),/.exec(out)![1]!;
+      const url = logged("ready")!.address!;
       const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "k", maxRetries: 0 });
       expect((await client.completions.create({ model: "m", prompt: "hello tokens=3" })).choices[0]!.text).toBe("w0 w1 w2 ");
       llm.hold();
@@ -60,12 +64,14 @@ describe("lenpred proxy (CLI)", () => {
       const queued = client.completions.create({ model: "m", prompt: "two tokens=1" });
       while (!/lenpred_proxy_queue_length 1/.test(await (await fetch(`${url}/metrics`)).text())) await new Promise((r) => setTimeout(r, 5));
       child.kill("SIGTERM");
-      while (!/draining 1 queued and 1 in-flight/.test(out)) await new Promise((r) => setTimeout(r, 5));
+      const draining = () => logged("draining in-flight requests");
+      while (!draining()) await new Promise((r) => setTimeout(r, 5));
+      expect(draining()).toMatchObject({ queued: 1, inFlight: 1 });
       llm.release();
       const [a, b] = await Promise.all([inflight, queued]);
       expect([a.choices[0]!.text, b.choices[0]!.text]).toEqual(["w0 w1 ", "w0 "]);
       expect(await exit).toBe(0);
-      expect(out).toContain("lenpred proxy: stopped");
+      expect(logged("stopped")).toBeDefined();
       // The three answers were observed by the online learner and are in its state dir, snapshot included.
       const snap = JSON.parse(readFileSync(join(state, "snapshot.json"), "utf8")) as { learnedSeq: number; targets: Record<string, unknown> };
       expect(snap.learnedSeq).toBe(3);

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { Option, type Command } from "commander";
 import { LenpredError } from "../util/errors.js";
 import { numberOption } from "../util/number-option.js";
+import { drainOnSignals, listenOrExplain } from "./server-lifecycle.js";
 import { repoRoot } from "../util/paths.js";
 
 interface ProxyCliOptions {
@@ -59,7 +60,7 @@ export function register(program: Command): void {
     .option("--max-prompt-chars <n>", "longest prompt / message content, in characters", numberOption("--max-prompt-chars", { int: true, min: 1 }), 32_768)
     .option("--max-messages <n>", "most messages in a chat body", numberOption("--max-messages", { int: true, min: 1 }), 256)
     .option("--shutdown-timeout <s>", "on SIGTERM, give queued and in-flight requests this long before exiting 1", numberOption("--shutdown-timeout", { min: 0 }), 60)
-    .addOption(new Option("--log-level <level>", "log level (JSON lines on stdout; never includes headers)").choices(["fatal", "error", "warn", "info", "debug"]).default("warn"))
+    .addOption(new Option("--log-level <level>", "log level (JSON lines on stdout; never includes headers)").choices(["fatal", "error", "warn", "info", "debug"]).default("info"))
     .addHelpText("after", "\nExamples:\n  vllm serve meta-llama/Llama-3.1-8B-Instruct --port 8000 --scheduling-policy priority\n" +
       "  lenpred proxy --upstream http://127.0.0.1:8000 --upstream-kind vllm --policy sjf --max-concurrency 64 --port 8088\n" +
       "  curl -s localhost:8088/v1/chat/completions -H 'content-type: application/json' -d '{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}'")
@@ -100,46 +101,17 @@ export function register(program: Command): void {
         if (e instanceof RangeError) throw new LenpredError(e.message);
         throw e;
       }
-      let address: string;
-      try {
-        address = await app.listen({ host: o.host, port: o.port });
-      } catch (e) {
-        await app.close();
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new LenpredError(`cannot listen on ${o.host}:${o.port} (${code ?? (e as Error).message})`);
-      }
-      process.stdout.write(`lenpred proxy: listening on ${address}, upstream ${new URL(upstream).origin}\n`);
-      const stopped = new Promise<number>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string) => {
-          if (stopping) {
-            process.stderr.write(`lenpred proxy: second ${signal}, exiting without draining\n`);
-            process.exit(1);
-          }
-          stopping = true;
-          const s = app.lenpredProxy.scheduler;
-          process.stdout.write(`lenpred proxy: ${signal}, draining ${s.queued} queued and ${s.inFlight} in-flight requests\n`);
-          const timer = setTimeout(() => {
-            process.stderr.write(`lenpred proxy: requests still pending after ${o.shutdownTimeout}s, exiting\n`);
-            process.exit(1);
-          }, o.shutdownTimeout * 1000);
-          timer.unref();
-          app.close().then(() => {
-            clearTimeout(timer);
-            process.stdout.write("lenpred proxy: stopped\n");
-            resolve(0);
-          }, () => resolve(1));
-        };
-        process.on("SIGTERM", () => stop("SIGTERM"));
-        process.on("SIGINT", () => stop("SIGINT"));
-      });
+      const address = await listenOrExplain(app, { host: o.host, port: o.port });
+      app.log.info({ address, upstream: new URL(upstream).origin }, "listening; loading the model");
+      const stopped = drainOnSignals(app, o.shutdownTimeout, () => ({ queued: app.lenpredProxy.scheduler.queued, inFlight: app.lenpredProxy.scheduler.inFlight }));
       try {
         await app.lenpredProxy.ready;
       } catch (e) {
         await app.close();
         throw e;
       }
-      process.stdout.write(`lenpred proxy: ready (predictor ${app.lenpredProxy.predictor!.name}, policy ${o.policy}, max concurrency ${o.maxConcurrency})\n`);
+      // Logged only once the model is loaded: the line to wait for.
+      app.log.info({ address, predictor: app.lenpredProxy.predictor!.name, policy: o.policy, maxConcurrency: o.maxConcurrency }, "ready");
       process.exitCode = await stopped;
     });
 }

@@ -2,6 +2,7 @@
 import { Option, type Command } from "commander";
 import { LenpredError } from "../util/errors.js";
 import { numberOption } from "../util/number-option.js";
+import { drainOnSignals, listenOrExplain } from "./server-lifecycle.js";
 import { DEFAULT_LIMITS } from "../serve/limits.js";
 
 
@@ -107,40 +108,11 @@ export function register(program: Command): void {
         throw e;
       }
       // Listen first so /healthz answers while a big model loads; /readyz turns 200 when it is loaded.
-      let address: string;
-      try {
-        // Fastify logs this line itself (JSON, info); the model may still be loading — "ready" follows.
-        address = await app.listen({ host: o.host, port: o.port, backlog: o.backlog, listenTextResolver: (a) => `accepting connections at ${a}; loading the model` });
-      } catch (e) {
-        await app.close();
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new LenpredError(`cannot listen on ${o.host}:${o.port} (${code ?? (e as Error).message})`);
-      }
+      // Fastify logs the listening line itself (JSON, info); the model may still be loading — "ready" follows.
+      const address = await listenOrExplain(app, { host: o.host, port: o.port, backlog: o.backlog, listenTextResolver: (a) => `accepting connections at ${a}; loading the model` });
       // Everything on stdout is a pino JSON line (one logger for server and lifecycle events).
       const log = app.log;
-      const stopped = new Promise<number>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string) => {
-          if (stopping) {
-            log.error({ signal }, "second signal: exiting without draining");
-            process.exit(1);
-          }
-          stopping = true;
-          log.info({ signal }, "draining in-flight requests");
-          const timer = setTimeout(() => {
-            log.error({ shutdownTimeoutS: o.shutdownTimeout }, "requests still in flight after the shutdown timeout: exiting");
-            process.exit(1);
-          }, o.shutdownTimeout * 1000);
-          timer.unref();
-          app.close().then(() => {
-            clearTimeout(timer);
-            log.info("stopped");
-            resolve(0);
-          }, () => resolve(1));
-        };
-        process.on("SIGTERM", () => stop("SIGTERM"));
-        process.on("SIGINT", () => stop("SIGINT"));
-      });
+      const stopped = drainOnSignals(app, o.shutdownTimeout);
       try {
         await app.lenpred.ready;
       } catch (e) {

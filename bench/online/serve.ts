@@ -159,6 +159,10 @@ async function retrain(): Promise<void> {
       const during: number[] = [];
       while (running && during.length < 50 * perPhase) during.push(...await predictLatencies(s.url, `busy${c}-${during.length}`, 100, () => running));
       clearInterval(poll);
+      if (args.includes("--tenths")) { // where in the retrain the slow calls fall: p99 per tenth of its duration, in call order
+        const k = Math.ceil(during.length / 10);
+        console.log(`  cycle ${c + 1}, p99 per tenth of the retrain (ms):`, Array.from({ length: 10 }, (_, j) => round(p99(during.slice(j * k, (j + 1) * k)), 1)).join(" "));
+      }
       while (await retraining()) await new Promise((r) => setTimeout(r, 200));
       const after = await predictLatencies(s.url, `after${c}`, perPhase);
       const st = await get(s.url, "/v1/observe/stats");

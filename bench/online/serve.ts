@@ -6,10 +6,12 @@
  *    and, as the control in the same run, the in-memory server (no state dir), in alternating rounds; each
  *    with one observation per request and with batches of 10. Reported: acknowledged observations/s
  *    (median of the rounds) and how fast the learner (base inference in the worker thread) catches up.
- * 2. Retrain: predict p99 (novel prompts, 4 clients) while a background DistilBERT retrain runs in its child
- *    process vs none, same server, same run (`--no-worker` server: retraining swaps an in-process member).
+ * 2. Retrain: predict p99 (novel prompts, 4 clients) before, during and after a background DistilBERT retrain
+ *    (child process), same server, same run, in `--cycles` alternating before → during → after cycles. The default
+ *    (worker-thread) server; `--no-worker` measures the in-process one.
  *
  *   npm run bench:online:serve [-- --rounds 3 --duration 5 --connections 64 --batches 1,10 --model alpaca-s3 --no-retrain]
+ *   npm run bench:online:serve -- --no-ingest [--retrain-every 2000 --cycles 2 --calls 800 --no-worker]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -131,9 +133,12 @@ const p99 = (ms: number[]) => [...ms].sort((a, b) => a - b)[Math.floor(0.99 * (m
 async function retrain(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "lenpred-bench-online-retrain-"));
   const every = Number(arg("--retrain-every") ?? 2000);
-  const s = await startServer(["--no-worker", "--state-dir", join(dir, "state"), "--retrain-every", String(every)]);
+  const cycles = Number(arg("--cycles") ?? 2);
+  const perPhase = Number(arg("--calls") ?? 800);
+  const worker = !args.includes("--no-worker");
+  const s = await startServer([...(worker ? [] : ["--no-worker"]), "--state-dir", join(dir, "state"), "--retrain-every", String(every)]);
+  const phases = { before: [] as number[], during: [] as number[], after: [] as number[] };
   try {
-    // every − 1 observations for llm-0: no retrain yet.
     const send = async (k: number) => {
       for (let i = 0; i < k; i += 100) {
         const obs = Array.from({ length: Math.min(100, k - i) }, () => ({ ...observation(), model: "llm-0" }));
@@ -142,20 +147,30 @@ async function retrain(): Promise<void> {
       }
       await drain(s.url);
     };
-    await send(every - 1);
-    const quiet = await predictLatencies(s.url, "quiet", 800);
-    await send(1); // the every-th: the retrain starts in its child process
     const retraining = async () => (await get(s.url, "/v1/observe/stats")).retraining as boolean;
-    let running = await retraining();
-    const poll = setInterval(() => { retraining().then((v) => { running = v; }, () => undefined); }, 100);
-    const during: number[] = [];
-    while (running && during.length < 4000) during.push(...await predictLatencies(s.url, `busy${during.length}`, 100, () => running));
-    clearInterval(poll);
-    while (await retraining()) await new Promise((r) => setTimeout(r, 200));
-    const quiet2 = await predictLatencies(s.url, "after", 800);
-    const st = await get(s.url, "/v1/observe/stats");
-    console.log(`predict p99: ${round(p99(quiet), 2)} ms with no retrain (${quiet.length} calls), ${round(p99(during), 2)} ms during a retrain (${during.length} calls), ${round(p99(quiet2), 2)} ms after it (${quiet2.length} calls); ratio during/before ${round(p99(during) / p99(quiet), 2)}`);
-    console.log("retrain:", st.lastRetrain);
+    await predictLatencies(s.url, "warm-up", 200); // JIT, first session runs: not part of any phase
+    // Cycles of before → during → after, so the three phases alternate in time and share the machine's noise.
+    for (let c = 0; c < cycles; c++) {
+      await send(every - 1); // every − 1 new observations of llm-0: no retrain yet
+      const before = await predictLatencies(s.url, `quiet${c}`, perPhase);
+      await send(1); // the every-th: the retrain starts in its child process
+      let running = await retraining();
+      const poll = setInterval(() => { retraining().then((v) => { running = v; }, () => undefined); }, 100);
+      const during: number[] = [];
+      while (running && during.length < 50 * perPhase) during.push(...await predictLatencies(s.url, `busy${c}-${during.length}`, 100, () => running));
+      clearInterval(poll);
+      if (args.includes("--tenths")) { // where in the retrain the slow calls fall: p99 per tenth of its duration, in call order
+        const k = Math.ceil(during.length / 10);
+        console.log(`  cycle ${c + 1}, p99 per tenth of the retrain (ms):`, Array.from({ length: 10 }, (_, j) => round(p99(during.slice(j * k, (j + 1) * k)), 1)).join(" "));
+      }
+      while (await retraining()) await new Promise((r) => setTimeout(r, 200));
+      const after = await predictLatencies(s.url, `after${c}`, perPhase);
+      const st = await get(s.url, "/v1/observe/stats");
+      console.log(`  cycle ${c + 1}: predict p99 ${round(p99(before), 2)} ms before (${before.length} calls), ${round(p99(during), 2)} ms during a retrain (${during.length}), ${round(p99(after), 2)} ms after (${after.length}); during/before ${round(p99(during) / p99(before), 2)}; retrain:`, st.lastRetrain);
+      phases.before.push(...before); phases.during.push(...during); phases.after.push(...after);
+    }
+    const { before, during, after } = phases;
+    console.log(`${worker ? "worker" : "--no-worker"} server, ${cycles} cycles pooled: predict p99 ${round(p99(before), 2)} ms with no retrain (${before.length} calls), ${round(p99(during), 2)} ms during a retrain (${during.length}), ${round(p99(after), 2)} ms after (${after.length}); during/before ${round(p99(during) / p99(before), 2)}, after/before ${round(p99(after) / p99(before), 2)}; median ${round(median(before), 2)} / ${round(median(during), 2)} / ${round(median(after), 2)} ms`);
   } finally {
     await stopServer(s);
     rmSync(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import { LenpredError } from "../util/errors.js";
 import { numberOption } from "../util/number-option.js";
 import { drainOnSignals, listenOrExplain } from "./server-lifecycle.js";
 import { DEFAULT_LIMITS } from "../serve/limits.js";
+import { DEFAULT_LIVENESS_STALL_MS } from "../serve/admin-thread.js";
 
 
 interface ServeCliOptions {
@@ -32,6 +33,8 @@ interface ServeCliOptions {
   maxModels: number;
   retrainEvery: number;
   maxObservations: number;
+  adminPort?: number;
+  livenessStallMs: number;
 }
 
 export function register(program: Command): void {
@@ -65,6 +68,8 @@ export function register(program: Command): void {
     .option("--max-models <n>", "most target models learned online; observations for a new name beyond it get 400", numberOption("--max-models", { int: true, min: 1 }), 64)
     .option("--max-observations <n>", "most observations in one POST /v1/observe", numberOption("--max-observations", { int: true, min: 1 }), 1000)
     .option("--retrain-every <n>", "retrain a target's DistilBERT member in the background every N of its observations (0 = off; needs --state-dir: see docs/online.md)", numberOption("--retrain-every", { int: true, min: 0 }), 0)
+    .option("--admin-port <n>", "also answer GET /healthz, /readyz and /metrics on this port (same --host) from a dedicated thread, so probes never queue behind request traffic on the main event loop: point the Kubernetes liveness/readiness probes and Prometheus at it (0 = any free port, logged at start)", numberOption("--admin-port", { int: true, min: 0, max: 65535 }))
+    .option("--liveness-stall-ms <ms>", "admin /healthz answers 503 once the main event loop has not run for this long", numberOption("--liveness-stall-ms", { min: 1 }), DEFAULT_LIVENESS_STALL_MS)
     .option("--no-worker", "run the model on the main thread instead of a worker thread (for comparison only: tokenization then blocks /healthz and /metrics)")
     .option("--no-warmup", "report ready without running one warm-up prediction first")
     .addOption(new Option("--log-level <level>", "log level; stdout carries only pino JSON lines (\"ready\" once the model is loaded, signals, errors; no per-request lines)").choices(["fatal", "error", "warn", "info", "debug"]).default("info"))
@@ -102,6 +107,7 @@ export function register(program: Command): void {
             ...(model !== undefined && !o.worker ? { modelDir: model } : {}),
           },
           logger: { level: o.logLevel },
+          ...(o.adminPort !== undefined ? { adminPort: o.adminPort, adminHost: o.host, livenessStallMs: o.livenessStallMs } : {}),
         });
       } catch (e) {
         if (e instanceof RangeError) throw new LenpredError(e.message);
@@ -109,6 +115,7 @@ export function register(program: Command): void {
       }
       // Listen first so /healthz answers while a big model loads; /readyz turns 200 when it is loaded.
       // Fastify logs the listening line itself (JSON, info); the model may still be loading — "ready" follows.
+      if (app.lenpred.admin) app.log.info({ adminPort: app.lenpred.admin.port, livenessStallMs: o.livenessStallMs }, "admin listener (healthz, readyz, metrics) on its own thread");
       const address = await listenOrExplain(app, { host: o.host, port: o.port, backlog: o.backlog, listenTextResolver: (a) => `accepting connections at ${a}; loading the model` });
       // Everything on stdout is a pino JSON line (one logger for server and lifecycle events).
       const log = app.log;

@@ -6,6 +6,7 @@
  * is the one place that turns errors into statuses and bodies.
  */
 import type { OnlineService } from "../online/service.js";
+import type { AdminListener } from "./admin-thread.js";
 import type { MicroBatcher } from "./batcher.js";
 import type { ServeLimits } from "./limits.js";
 import type { ServeMetrics } from "./metrics.js";
@@ -25,6 +26,8 @@ export interface ServeState {
   online?: OnlineService;
   metrics: ServeMetrics;
   limits: ServeLimits;
+  /** The admin listener (`adminPort`), when started. */
+  admin?: AdminListener;
 }
 
 export interface ServeSettings {

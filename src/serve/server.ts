@@ -32,6 +32,7 @@ import { ROUTES } from "./routes/index.js";
 import { observationSchema, SHARED_SCHEMAS } from "./schemas.js";
 import { WorkerPredictor, type BasePredictor } from "./worker-predictor.js";
 import { openOnline, type ServeOnlineOptions } from "./online.js";
+import { startAdmin } from "./admin-thread.js";
 
 export { fieldFromPointer, sendError } from "./errors.js";
 export type { ServeState, ServeStatus } from "./context.js";
@@ -67,6 +68,15 @@ export interface ServeOptions {
    * predictions, per-model quality on /metrics. Off when absent (the CLI always mounts it).
    */
   online?: ServeOnlineOptions;
+  /**
+   * Start the admin listener (admin-thread.ts) on this port (0 = any free port; `app.lenpred.admin.port`):
+   * /healthz, /readyz and /metrics answered from a worker thread, so probes never wait on the main event loop.
+   */
+  adminPort?: number;
+  /** Address of the admin listener. Default 127.0.0.1. */
+  adminHost?: string;
+  /** The admin /healthz says 503 once the main loop's heartbeat is this old, ms. Default 10000. */
+  livenessStallMs?: number;
 }
 
 export const DEFAULT_MAX_QUEUE_MS = 2000;
@@ -122,6 +132,13 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   let owned: BasePredictor | undefined;
   const metrics = createMetrics({ queueDepth: () => batcher?.depth ?? 0, maxBatch: settings.maxBatch, defaultMetrics: opts.processMetrics });
   const state: ServeState = { status: "loading", ready: Promise.resolve(), metrics, limits };
+  // Before loading starts: a busy admin port fails the build without leaving a model worker behind.
+  if (opts.adminPort !== undefined) {
+    state.admin = await startAdmin({
+      port: opts.adminPort, host: opts.adminHost ?? "127.0.0.1", stallMs: opts.livenessStallMs, status: () => state.status,
+      metrics: async () => ({ text: await metrics.registry.metrics(), contentType: metrics.registry.contentType }),
+    });
+  }
   state.ready = (async () => {
     try {
       const predictor = await loadBase(opts, settings.maxBatch, limits.maxPromptChars);
@@ -230,12 +247,14 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   });
   app.addHook("preClose", async () => {
     state.status = "closing";
+    state.admin?.beat();
   });
   app.addHook("onClose", async () => {
     // Learn what was accepted (the learner reaches the base directly), snapshot, release the state dir's lock.
     await state.online?.close();
     await batcher?.close();
     await owned?.dispose?.();
+    await state.admin?.close();
   });
 
   app.setErrorHandler(errorHandler(state));

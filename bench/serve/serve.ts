@@ -8,7 +8,8 @@
  *  2. Liveness under load (issue 9): /healthz and /metrics latency, probed one at a time, while 16 clients send
  *     heavy requests (31 prompts × 32,000 characters ≈ 1 MB each) and then during a burst of 5,000
  *     simultaneous connections — for the model in a worker thread (the default) and, as the control in the
- *     same run, on the main thread (`--no-worker`, the old behaviour). Model: `--model DIR`, else the bundled
+ *     same run, on the main thread (`--no-worker`, the old behaviour); and with `--admin-port`, the probes sent
+ *     to the admin listener (its own thread) instead of the main port. Model: `--model DIR`, else the bundled
  *     models/alpaca-s3 (DistilBERT + n-gram ensemble).
  *  3. A fuzz run of ≥ 10,000 malformed/random requests against the batching-on server: it must answer
  *     every one with 2xx/4xx or a deliberate 503, never another 5xx, and still be alive afterwards.
@@ -262,12 +263,21 @@ async function liveness(modelDir: string): Promise<LivenessRow[]> {
   const heavy = JSON.stringify({ prompts: Array.from({ length: 31 }, (_, i) => `${i} ${words}`) });
   const small = JSON.stringify({ prompt: PROMPTS[0] });
   const rows: LivenessRow[] = [];
-  for (const [label, extra] of [["worker thread (default)", []], ["main thread (--no-worker, before)", ["--no-worker"]]] as const) {
+  const configs = [
+    ["worker thread + --admin-port, probes on the admin port", ["--admin-port", "0"]],
+    ["worker thread (default), probes on the main port", []],
+    ["main thread (--no-worker, before)", ["--no-worker"]],
+  ] as const;
+  for (const [label, extra] of configs) {
     const s = await startServer(["--model", modelDir], ["--max-batch", "32", "--max-wait-ms", "2", ...extra]);
     try {
+      // The admin listener's port is logged before the main one listens (pino line with adminPort).
+      const adminPort = /"adminPort":(\d+)/.exec(s.log())?.[1];
+      if (extra.length > 0 && extra[0] === "--admin-port" && !adminPort) throw new Error(`no adminPort in the server log:\n${s.log()}`);
+      const probeUrl = adminPort ? `http://127.0.0.1:${adminPort}` : s.url;
       for (const phase of ["16 clients × 1 MB requests", `burst of ${burst} connections`]) {
         const statuses: number[] = [];
-        const probes = [startProbe(s.url + "/healthz"), startProbe(s.url + "/metrics")] as const;
+        const probes = [startProbe(probeUrl + "/healthz"), startProbe(probeUrl + "/metrics")] as const;
         await new Promise((r) => setTimeout(r, 300)); // probers up
         const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
         if (phase.startsWith("16")) {

@@ -6,7 +6,6 @@
  * is the one place that turns errors into statuses and bodies.
  */
 import type { OnlineService } from "../online/service.js";
-import type { AdminListener } from "./admin-thread.js";
 import type { MicroBatcher } from "./batcher.js";
 import type { ServeLimits } from "./limits.js";
 import type { ServeMetrics } from "./metrics.js";
@@ -27,7 +26,7 @@ export interface ServeState {
   metrics: ServeMetrics;
   limits: ServeLimits;
   /** The admin listener (`adminPort`), when started. */
-  admin?: AdminListener;
+  admin?: { readonly port: number; beat(): void; close(): Promise<void> };
 }
 
 export interface ServeSettings {

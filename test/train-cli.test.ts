@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { uniformBuckets } from "../src/data/buckets.js";
-import { runCli } from "./helpers/cli.js";
+import { runCli, trainInterruptedAtFirstStep } from "./helpers/cli.js";
 import { tinyTokenizerJson } from "./helpers/predictor-fixtures.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -95,26 +95,12 @@ describe("lenpred train: end to end on a micro DistilBERT", () => {
   });
 
   it("Ctrl-C leaves a resumable checkpoint; --resume reproduces the uninterrupted model exactly", async () => {
-    const { spawn } = await import("node:child_process");
     const { readFileSync, existsSync } = await import("node:fs");
-    const { repoRoot } = await import("../src/util/paths.js");
     const ref = join(root, "ref");
     expect(runCli(["train", ...common, "--out", ref]).code).toBe(0);
     const out = join(root, "interrupted");
-    const code = await new Promise<number | null>((resolve) => {
-      // With progress on and no TTY, the first step prints "  step 1/N …": interrupt there (mid-epoch 1).
-      const args = common.filter((a) => a !== "--no-progress");
-      const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), "train", ...args, "--out", out], { cwd: repoRoot });
-      let text = "";
-      let sent = false;
-      const onData = (d: Buffer) => {
-        text += d.toString();
-        if (!sent && text.includes("step 1/")) { sent = true; child.kill("SIGINT"); }
-      };
-      child.stdout.on("data", onData);
-      child.stderr.on("data", onData);
-      child.on("close", (c) => resolve(c));
-    });
+    // With progress on and no TTY, the first step prints "  step 1/N …": interrupted there (mid-epoch 1).
+    const code = await trainInterruptedAtFirstStep([...common, "--out", out]);
     expect(code).toBe(130);
     expect(existsSync(join(out, "checkpoint", "state.json"))).toBe(true);
     const state = JSON.parse(readFileSync(join(out, "checkpoint", "state.json"), "utf8"));

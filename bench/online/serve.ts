@@ -13,13 +13,12 @@
  *   npm run bench:online:serve [-- --rounds 3 --duration 5 --connections 64 --batches 1,10 --model alpaca-s3 --no-retrain]
  *   npm run bench:online:serve -- --no-ingest [--retrain-every 2000 --cycles 2 --calls 800 --no-worker]
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
-import { repoRoot } from "../../src/util/paths.js";
 import { median, round, runMain } from "../lib/common.js";
+import { startServeProcess, type ServeProcess } from "../lib/serve-process.js";
 
 const args = process.argv.slice(2);
 const arg = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
@@ -28,22 +27,10 @@ const DURATION = Number(arg("--duration") ?? 5);
 const CONNECTIONS = Number(arg("--connections") ?? 64);
 const MODEL = arg("--model") ?? "alpaca-s3";
 
-interface Server { child: ChildProcess; url: string; log: () => string }
+type Server = ServeProcess;
 
 async function startServer(extra: string[]): Promise<Server> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), "serve", "--port", "0", "--model", MODEL, ...extra], { cwd: repoRoot });
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    const check = () => {
-      const m = /"address":"(http:\/\/[^"]+)"[^\n]*"msg":"ready"/.exec(out);
-      if (m) resolve(m[1]!);
-    };
-    child.stdout!.on("data", check);
-    child.on("exit", (code) => reject(new Error(`lenpred serve exited (${code}) before ready:\n${out}`)));
-  });
-  return { child, url, log: () => out };
+  return startServeProcess(["--model", MODEL, ...extra]);
 }
 
 async function stopServer(s: Server): Promise<void> {

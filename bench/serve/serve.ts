@@ -29,7 +29,7 @@
  *
  *   npm run bench:serve -- [--model DIR] [--connections 32] [--duration 5] [--rounds 3] [--fuzz 10000] [--json FILE]
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import http from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -40,6 +40,7 @@ import cliProgress from "cli-progress";
 import { writeJsonAtomic } from "../../src/util/atomic.js";
 import { repoRoot, sharedDataFile } from "../../src/util/paths.js";
 import { runFuzz, type FuzzReport } from "../lib/serve-fuzz.js";
+import { startServeProcess, type ServeProcess } from "../lib/serve-process.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -61,7 +62,7 @@ const duration = Number(args.duration);
 const rounds = Number(args.rounds);
 const fuzzN = Number(args.fuzz);
 
-interface Server { child: ChildProcess; url: string; log: () => string }
+type Server = ServeProcess;
 
 const SYNTHETIC = ["--synthetic", "--synthetic-batch-ms", args["synthetic-batch-ms"]!, "--synthetic-prompt-ms", args["synthetic-prompt-ms"]!];
 const ZERO_COST = ["--synthetic", "--synthetic-batch-ms", "0", "--synthetic-prompt-ms", "0"];
@@ -88,20 +89,7 @@ function buildNgramModel(work: string): string | undefined {
 }
 
 async function startServer(predictorArgs: string[], extra: string[]): Promise<Server> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), "serve", "--port", "0", ...predictorArgs, ...extra], { cwd: repoRoot });
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    // stdout is pino JSON lines; "ready" (with the address) is logged once the model is loaded.
-    const check = () => {
-      const m = /"address":"(http:\/\/[^"]+)"[^\n]*"msg":"ready"/.exec(out);
-      if (m) resolve(m[1]!);
-    };
-    child.stdout!.on("data", check);
-    child.on("exit", (code) => reject(new Error(`lenpred serve exited (${code}) before ready:\n${out}`)));
-  });
-  return { child, url, log: () => out };
+  return startServeProcess([...predictorArgs, ...extra]);
 }
 
 async function stopServer(s: Server): Promise<number | null> {

@@ -1,5 +1,5 @@
 /** Run the real CLI (src/cli.ts under tsx) in a child process and capture its output and exit code. */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -20,4 +20,23 @@ export function runCli(args: string[], opts: { cwd?: string; env?: Record<string
     timeout: opts.timeoutMs ?? 120_000,
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Run `lenpred train ARGS` with progress on (no TTY: the first step prints "  step 1/N …") and send SIGINT there,
+ * mid-epoch 1; resolves with the exit code (130 once the resumable checkpoint is written).
+ */
+export function trainInterruptedAtFirstStep(args: string[]): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), "train", ...args.filter((a) => a !== "--no-progress")], { cwd: repoRoot });
+    let text = "";
+    let sent = false;
+    const onData = (d: Buffer) => {
+      text += d.toString();
+      if (!sent && text.includes("step 1/")) { sent = true; child.kill("SIGINT"); }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("close", (c) => resolve(c));
+  });
 }

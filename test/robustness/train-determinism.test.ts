@@ -5,7 +5,6 @@
  * repeated ids (every batch repeats tokens) race: lost updates, different weights every run, from about
  * 256 k updated floats per call (e.g. 4096 tokens × dim 64) with 2 threads.
  */
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -14,10 +13,9 @@ import { Graph } from "../../src/engine/graph.js";
 import * as op from "../../src/engine/ops.js";
 import { f32, i64, Session } from "../../src/engine/session.js";
 import { uniformBuckets } from "../../src/data/buckets.js";
-import { runCli } from "../helpers/cli.js";
+import { runCli, trainInterruptedAtFirstStep } from "../helpers/cli.js";
 import { tinyTokenizerJson } from "../helpers/predictor-fixtures.js";
 import { tempDir } from "../helpers/tmp.js";
-import { repoRoot } from "../../src/util/paths.js";
 
 describe("the embedding gradient with 2 intra-op threads", () => {
   it("equals the exact sum over repeated ids and is the same on every run", async () => {
@@ -79,18 +77,7 @@ describe("lenpred train --threads 2 is deterministic", () => {
 
     // Ctrl-C after the first step (progress on, no TTY: "  step 1/N …" is printed), then --resume.
     const out = join(root, "resumed");
-    const code = await new Promise<number | null>((resolve) => {
-      const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli.ts"), "train", ...common.filter((x) => x !== "--no-progress"), "--out", out], { cwd: repoRoot });
-      let text = "";
-      let sent = false;
-      const onData = (d: Buffer) => {
-        text += d.toString();
-        if (!sent && text.includes("step 1/")) { sent = true; child.kill("SIGINT"); }
-      };
-      child.stdout.on("data", onData);
-      child.stderr.on("data", onData);
-      child.on("close", (c) => resolve(c));
-    });
+    const code = await trainInterruptedAtFirstStep([...common, "--out", out]);
     expect(code).toBe(130);
     expect(existsSync(join(out, "checkpoint", "state.json"))).toBe(true);
     const r = runCli(["train", "--resume", "--out", out, "--no-progress"]);

@@ -1,9 +1,10 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { OnlineLearner } from "../src/online/learner.js";
 import { OnlineService } from "../src/online/service.js";
 import { repoRoot } from "../src/util/paths.js";
+import { YieldGate } from "../src/util/yield-gate.js";
 import { createRng } from "../src/util/rng.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -64,9 +65,61 @@ describe("automatic retraining", () => {
     await svc.idle();
     expect(svc.stats().retrains).toBe(0);
     await svc.observe({ observations: data.slice(140) });
-    await svc.close(); // waits for the running retrain
+    await svc.retrainIdle();
+    await svc.close();
     expect(svc.stats().retrains).toBe(1);
     expect(svc.stats().lastRetrain[0]!.samples).toBe(160);
+    await svc.learner.dispose();
+  }, 120_000);
+});
+
+/** The `lenpred train` child of this process, if one runs: its pid and state letter (R, S, T = stopped...). */
+function trainChild(): { pid: number; state: string } | undefined {
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(ppid) === process.pid && readFileSync(`/proc/${d}/cmdline`, "utf8").includes("train")) return { pid: Number(d), state: state! };
+    } catch { /* exited meanwhile */ }
+  }
+  return undefined;
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.runIf(process.platform === "linux")("retraining yields to predictions (YieldGate)", () => {
+  it("keeps the training child stopped while predictions are in flight, finishes once idle, and close() kills a stopped one", async () => {
+    const dir = tempDir();
+    const yieldGate = new YieldGate({ resumeAfterMs: 5 });
+    const svc = await OnlineService.open(await OnlineLearner.load(MODEL), { stateDir: dir, yieldGate, retrain: { every: 0, minSamples: 100, holdout: 40, epochs: 1 } });
+    await svc.observe({ observations: stream(200, 3) });
+    await svc.idle();
+    yieldGate.setBusy(true);
+    let done = false;
+    const first = svc.retrain("inverse").finally(() => { done = true; });
+    let child = trainChild();
+    for (let i = 0; i < 500 && !child; i++) { await sleep(10); child = trainChild(); }
+    expect(child).toBeDefined();
+    await sleep(1500);
+    expect(trainChild()).toEqual({ pid: child!.pid, state: "T" });
+    expect(done).toBe(false);
+    yieldGate.setBusy(false);
+    const r = await first;
+    expect(r.reason ?? "").not.toMatch(/failed/);
+    expect(svc.stats().retrains).toBe(1);
+    expect(svc.stats().retrainYield!.pausedMs).toBeGreaterThanOrEqual(1500);
+
+    // Stopped for good: close() must not wait for it (it would wait forever) but kill it, and not count it.
+    yieldGate.setBusy(true);
+    const second = svc.retrain("inverse");
+    for (let i = 0; i < 500 && trainChild()?.state !== "T"; i++) await sleep(10);
+    const stopped = trainChild()!;
+    expect(stopped.state).toBe("T");
+    await svc.close();
+    expect((await second).reason).toMatch(/aborted/);
+    expect(svc.stats().retrains).toBe(1);
+    expect(trainChild()).toBeUndefined();
+    expect(readdirSync(join(dir, "retrain"))).toEqual([]);
     await svc.learner.dispose();
   }, 120_000);
 });

@@ -337,6 +337,40 @@ describe("MicroBatcher", () => {
     expect(p.sizes).toEqual([1, 1]);
   });
 
+  it("reports busy from the first queued prompt until nothing is queued or running (also when the queue expires)", async () => {
+    const p = new GatedPredictor();
+    const seen: boolean[] = [];
+    const b = new MicroBatcher(p, { maxBatch: 1, maxWaitMs: 0, maxQueue: 10, maxQueueMs: 40, onBusyChange: (busy) => seen.push(busy) });
+    const first = b.submit(["a"]);
+    const second = b.submit(["bb"]);
+    expect(seen).toEqual([true]);
+    await until(() => p.waiting === 1);
+    p.release(); // the second is still queued: busy throughout
+    await first;
+    await until(() => p.waiting === 1);
+    expect(seen).toEqual([true]);
+    p.release();
+    await second;
+    await until(() => seen.length === 2);
+    expect(seen).toEqual([true, false]);
+    // A queued prompt refused by the time budget while nothing runs any more ends the busy spell too.
+    const held = b.submit(["ccc"]);
+    await until(() => p.waiting === 1);
+    const stale = b.submit(["dddd"]);
+    stale.catch(() => undefined);
+    await expect(stale).rejects.toBeInstanceOf(QueueTimeoutError);
+    expect(seen).toEqual([true, false, true]); // the call for "ccc" still runs
+    p.release();
+    await held;
+    await until(() => seen.length === 4);
+    expect(seen).toEqual([true, false, true, false]);
+    // Expired while waiting for its batch to fill, with nothing running: idle at once.
+    const lone: boolean[] = [];
+    const slow = new MicroBatcher(p, { maxBatch: 4, maxWaitMs: 10_000, maxQueue: 10, maxQueueMs: 40, onBusyChange: (busy) => lone.push(busy) });
+    await expect(slow.submit(["e"])).rejects.toBeInstanceOf(QueueTimeoutError);
+    expect(lone).toEqual([true, false]);
+  });
+
   it("close() answers everything queued, then refuses new work", async () => {
     const p = new GatedPredictor();
     const b = new MicroBatcher(p, { maxBatch: 1, maxWaitMs: 10_000, maxQueue: 10 });

@@ -153,7 +153,7 @@ async function retrain(): Promise<void> {
       while (await retraining()) await new Promise((r) => setTimeout(r, 200));
       const after = await predictLatencies(s.url, `after${c}`, perPhase);
       const st = await get(s.url, "/v1/observe/stats");
-      console.log(`  cycle ${c + 1}: predict p99 ${round(p99(before), 2)} ms before (${before.length} calls), ${round(p99(during), 2)} ms during a retrain (${during.length}), ${round(p99(after), 2)} ms after (${after.length}); during/before ${round(p99(during) / p99(before), 2)}; retrain:`, st.lastRetrain);
+      console.log(`  cycle ${c + 1}: predict p99 ${round(p99(before), 2)} ms before (${before.length} calls), ${round(p99(during), 2)} ms during a retrain (${during.length}), ${round(p99(after), 2)} ms after (${after.length}); during/before ${round(p99(during) / p99(before), 2)}; retrain child stopped ${st.retrainYield?.pauses ?? "-"} times, ${round((st.retrainYield?.pausedMs ?? 0) / 1000, 1)} s in all so far; retrain:`, st.lastRetrain);
       phases.before.push(...before); phases.during.push(...during); phases.after.push(...after);
     }
     const { before, during, after } = phases;

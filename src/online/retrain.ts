@@ -4,12 +4,12 @@
  *  1. the most recent `holdout` observations are held out; the rest (≤ `maxSamples`, newest) become a prepared
  *     train/val split in a scratch dir of the state dir;
  *  2. a child process runs `lenpred train --init <current member> --head <its head>` (lowest CPU priority, 1
- *     thread), so predictions never wait for it;
+ *     thread), so predictions never wait for it; given a `YieldGate`, the child is stopped outright while
+ *     predictions are in flight (it would still slow them through the shared caches);
  *  3. candidate and current member are each calibrated (median log offset on the newest training samples) and
  *     scored on the held-out observations; the candidate is swapped in only if its MAE is lower by `margin`.
  */
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { setPriority } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +19,8 @@ import type { Predictor } from "../model/prediction.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { readModelMeta } from "../model-dir/index.js";
 import { repoRoot } from "../util/paths.js";
+import type { YieldGate } from "../util/yield-gate.js";
+import { backgroundCommand } from "../util/background-process.js";
 
 export interface RetrainConfig {
   /** Observations of a target between automatic retrains (0 = only on request). */
@@ -69,6 +71,10 @@ export async function retrainCandidate(p: {
   model: string; samples: Sample[]; initDir: string; current: Predictor; buckets: BucketScheme; work: string; cfg: RetrainConfig;
   /** Where the candidate is loaded and run (default: in this thread). */
   loadMember?: MemberLoader;
+  /** Foreground work the training child yields to (stopped while it is in flight). */
+  gate?: YieldGate;
+  /** Aborting kills the training child (e.g. the server is shutting down). */
+  signal?: AbortSignal;
 }): Promise<{ result: RetrainResult; candidateDir?: string; candidate?: LoadedMember; meanShift?: number }> {
   const t0 = Date.now();
   const { cfg } = p;
@@ -88,7 +94,7 @@ export async function retrainCandidate(p: {
   const out = join(p.work, "model");
   const head = typeof initMeta.head === "string" ? initMeta.head : "regression";
   const err = await runTrain(["train", "--data", data, "--out", out, "--init", p.initDir, "--head", head, "--epochs", String(cfg.epochs), "--lr", String(cfg.lr),
-    "--threads", String(cfg.threads), "--monitor", "mae", "--overwrite", "--no-progress"], cfg.timeoutMs);
+    "--threads", String(cfg.threads), "--monitor", "mae", "--overwrite", "--no-progress"], cfg.timeoutMs, p.gate, p.signal);
   if (err) return { result: done({ heldOut: nHeld, reason: `training failed: ${err}` }) };
   const candidate = await (p.loadMember ?? loadMemberInProcess)(out);
   const calib = rest.slice(-300);
@@ -115,32 +121,47 @@ async function heldOutMae(m: Predictor, calib: Sample[], held: Sample[]): Promis
   return { mae: ae / held.length, x };
 }
 
-const CHRT = ["/usr/bin/chrt", "/bin/chrt"];
-
-/** Run `lenpred train` in a child process at low priority; resolves with an error message or undefined. */
-function runTrain(args: string[], timeoutMs: number): Promise<string | undefined> {
+/**
+ * Run `lenpred train` in a child process at low priority; resolves with an error message or undefined.
+ * `timeoutMs` counts the time the child could run: time it spent stopped by `gate` does not count.
+ */
+function runTrain(args: string[], timeoutMs: number, gate?: YieldGate, signal?: AbortSignal): Promise<string | undefined> {
   const here = fileURLToPath(import.meta.url);
   const ts = here.endsWith(".ts");
   const cli = join(dirname(here), "..", ts ? "cli.ts" : "cli.js");
   return new Promise((resolve) => {
-    const nodeArgs = [...(ts ? ["--import", "tsx"] : []), cli, ...args];
-    // Linux: exec under SCHED_IDLE (`chrt --idle 0`), which every thread of the child inherits from the start and
-    // which yields the CPU to any normal thread (predictions) — nice 19 only lowers the weight, and set after spawn
-    // it misses the threads Node starts before the call. Elsewhere: nice 19 after spawn.
-    const chrt = process.platform === "linux" ? CHRT.find((f) => existsSync(f)) : undefined;
-    const child = chrt
-      ? spawn(chrt, ["--idle", "0", process.execPath, ...nodeArgs], { cwd: repoRoot, stdio: ["ignore", "ignore", "pipe"] })
-      : spawn(process.execPath, nodeArgs, { cwd: repoRoot, stdio: ["ignore", "ignore", "pipe"] });
+    if (signal?.aborted) return resolve("aborted");
+    const { argv, diesWithParent } = backgroundCommand([process.execPath, ...(ts ? ["--import", "tsx"] : []), cli, ...args]);
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: repoRoot, stdio: ["ignore", "ignore", "pipe"] });
     try { if (child.pid) setPriority(child.pid, 19); } catch { /* not permitted: run at normal priority */ }
+    // A stopped child could outlive a crashed parent: only stop it where the kernel kills it with the parent.
+    const detach = child.pid !== undefined && gate && diesWithParent ? gate.attach(child.pid) : undefined;
+    const pausedAtStart = gate?.stats().pausedMs ?? 0;
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    timer.unref();
-    child.on("error", (e) => { clearTimeout(timer); resolve(e.message); });
-    child.on("exit", (code, signal) => {
+    let reason: string | undefined;
+    const stop = (why: string) => { reason ??= why; detach?.({ resume: true }); child.kill("SIGKILL"); };
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (ms: number) => {
+      timer = setTimeout(() => {
+        const ran = performance.now() - started - ((gate?.stats().pausedMs ?? 0) - pausedAtStart);
+        if (ran >= timeoutMs) stop(`timed out after ${Math.round(timeoutMs / 1000)} s of running time`);
+        else arm(timeoutMs - ran);
+      }, ms);
+      timer.unref();
+    };
+    arm(timeoutMs);
+    const onAbort = () => stop("aborted");
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const finish = (message: string | undefined) => {
       clearTimeout(timer);
-      resolve(code === 0 ? undefined : (stderr.trim().split("\n").pop() || `exit ${code ?? signal}`));
-    });
+      detach?.();
+      signal?.removeEventListener("abort", onAbort);
+      resolve(message);
+    };
+    child.on("error", (e) => finish(e.message));
+    child.on("exit", (code, sig) => finish(code === 0 ? undefined : reason ?? (stderr.trim().split("\n").pop() || `exit ${code ?? sig}`)));
   });
 }
 

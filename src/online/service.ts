@@ -18,6 +18,7 @@ import { DEFAULT_RETRAIN, loadMemberInProcess, removeDir, retrainCandidate, type
 import { writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import { readJsonFile } from "../util/json-file.js";
+import type { YieldGate, YieldGateStats } from "../util/yield-gate.js";
 import { existsSync } from "node:fs";
 import type { OnlineLearner} from "./learner.js";
 import { markValid, type LearnerSnapshot, type OnlinePrediction } from "./learner.js";
@@ -44,6 +45,11 @@ export interface OnlineServiceOptions {
    * predictor worker (the learner's `slowMember` is then the worker's base member).
    */
   loadMember?: MemberLoader;
+  /**
+   * Foreground work (predictions) the retrain child yields to: it is stopped while the gate is busy. Without
+   * one it only runs at the lowest CPU priority.
+   */
+  yieldGate?: YieldGate;
 }
 
 export const MEMBERS_FILE = "members.json";
@@ -62,6 +68,8 @@ export interface ServiceStats {
   lastRetrain: RetrainResult[];
   /** Whether a retrain is running now. */
   retraining: boolean;
+  /** How often and how long retrain children were stopped for predictions in flight (with a yield gate). */
+  retrainYield?: YieldGateStats;
 }
 
 export class OnlineService {
@@ -77,6 +85,8 @@ export class OnlineService {
   private readonly members = new Map<string, { dir: string; predictor: Predictor }>();
   private readonly sinceRetrain = new Map<string, number>();
   private retraining: Promise<RetrainResult> | undefined;
+  /** Aborted on close: a running retrain's child is killed rather than waited for. */
+  private readonly closing = new AbortController();
   private retrainCount = 0;
   private retrainsAccepted = 0;
   private readonly lastRetrain = new Map<string, RetrainResult>();
@@ -191,7 +201,7 @@ export class OnlineService {
       const current = this.members.get(model);
       const initDir = current?.dir ?? await this.baseMember();
       const currentPredictor = this.learner.memberOf(model)!;
-      const { result, candidate, candidateDir, meanShift } = await retrainCandidate({ model, samples: samples.slice(-cfg.maxSamples), initDir, current: currentPredictor, buckets: this.learner.buckets, work, cfg, loadMember: this.loadMember });
+      const { result, candidate, candidateDir, meanShift } = await retrainCandidate({ model, samples: samples.slice(-cfg.maxSamples), initDir, current: currentPredictor, buckets: this.learner.buckets, work, cfg, loadMember: this.loadMember, gate: this.opts.yieldGate, signal: this.closing.signal });
       if (candidate && candidateDir) {
         const dir = join(stateDir, "members", safeName(model), String(Date.now()));
         await mkdir(join(dir, ".."), { recursive: true });
@@ -203,6 +213,7 @@ export class OnlineService {
         if (old) setTimeout(() => { disposeOf(old).catch(() => undefined); }, 30_000).unref();
         if (current) setTimeout(() => { removeDir(current.dir).catch(() => undefined); }, 30_000).unref();
       }
+      if (this.closing.signal.aborted && !result.accepted) return result; // cut short by close(): not a result
       this.retrainCount++;
       if (result.accepted) this.retrainsAccepted++;
       this.lastRetrain.set(model, result);
@@ -262,13 +273,15 @@ export class OnlineService {
       retrainsAccepted: this.retrainsAccepted,
       lastRetrain: [...this.lastRetrain.values()],
       retraining: this.retraining !== undefined,
+      ...(this.opts.yieldGate ? { retrainYield: this.opts.yieldGate.stats() } : {}),
       ...(this.store ? { store: { ...this.store.counters, lastSeq: this.store.lastSeq } } : {}),
     };
   }
 
-  /** Learn what is queued, snapshot, release the state dir. */
+  /** Learn what is queued, stop a running retrain (its child is killed: a retrain can take minutes), snapshot, release the state dir. */
   async close(): Promise<void> {
     await this.idle();
+    this.closing.abort();
     await this.retraining?.catch(() => undefined);
     await this.snapshotting;
     for (const m of this.members.values()) await disposeOf(m.predictor);

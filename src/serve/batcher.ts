@@ -39,6 +39,8 @@ export interface BatcherOptions {
   splitOnError?: (error: unknown, quantile: number | undefined) => boolean;
   /** Called after every predictor call with its size, duration and outcome, e.g. for metrics. */
   onBatch?: (size: number, seconds: number, ok: boolean, detail: { quantile?: number; error?: unknown }) => void;
+  /** Called when the batcher turns busy (a prompt queued or running) and idle again, e.g. to pause background work. */
+  onBusyChange?: (busy: boolean) => void;
 }
 
 export class QueueFullError extends Error {
@@ -74,6 +76,8 @@ export class MicroBatcher {
   /** Fires when the oldest queued prompt runs out of its queue-time budget. */
   private expiryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Whether prompts are queued or running, as last reported to onBusyChange. */
+  private active = false;
   private idleWaiters: Array<() => void> = [];
   /** Smoothed seconds per batch, for Retry-After. */
   private batchSeconds = 0;
@@ -105,6 +109,7 @@ export class MicroBatcher {
     const results = prompts.map((prompt) => new Promise<Prediction>((resolve, reject) => {
       this.queue.push({ prompt, quantile, enqueuedAt: now, resolve, reject });
     }));
+    this.setActive(true);
     this.schedule();
     this.armExpiry();
     return Promise.all(results);
@@ -127,6 +132,12 @@ export class MicroBatcher {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
+  private setActive(active: boolean): void {
+    if (active === this.active) return;
+    this.active = active;
+    this.opts.onBusyChange?.(active);
+  }
+
   private retryAfter(): number {
     // Time to work off the current queue, at least 1 s (Retry-After has whole-second resolution).
     const batches = Math.ceil(this.queue.length / this.opts.maxBatch) + 1;
@@ -146,6 +157,7 @@ export class MicroBatcher {
     if (expired.length > 0) {
       const retry = this.retryAfter();
       for (const it of expired) it.reject(new QueueTimeoutError(now - it.enqueuedAt, retry));
+      if (this.queue.length === 0 && !this.running) this.setActive(false);
     }
     if (this.queue.length === 0) return;
     this.expiryTimer = setTimeout(() => {
@@ -158,6 +170,7 @@ export class MicroBatcher {
   private schedule(now = false): void {
     if (this.running) return;
     if (this.queue.length === 0) {
+      this.setActive(false);
       const waiters = this.idleWaiters.splice(0);
       for (const w of waiters) w();
       return;

@@ -178,6 +178,9 @@ function registerOnlineMetrics(registry: Registry, svc: OnlineService): void {
     c.inc({ result: "accepted" }, s.retrainsAccepted);
     c.inc({ result: "rejected" }, s.retrains - s.retrainsAccepted);
   });
+  total("retrain_paused_seconds_total", "Time retrain children spent stopped because predictions were in flight (a retrain under sustained load waits).", [], (c, s) => {
+    if (s.retrainYield) c.inc(s.retrainYield.pausedMs / 1000);
+  });
   new Gauge({
     name: `${PREFIX}observations_backlog`, help: "Observations accepted but not learned yet.", registers: [registry],
     collect() {

@@ -5,7 +5,9 @@
  *
  *  - predictions: learner → micro-batcher → base (the batcher's queue limits and time budget apply);
  *  - learning: learner → base directly (its own batches of ≤ 256, one at a time), so a full predict queue
- *    never refuses learning, and inference never runs on the event loop.
+ *    never refuses learning, and inference never runs on the event loop;
+ *  - retraining: its child process is stopped while the micro-batcher has predictions queued or running
+ *    (`yieldGate`, fed by the batcher's busy transitions).
  *
  * A worker-thread base sends the n-gram member's features with each prediction, so the learner can learn a
  * per-target readout without the n-gram in its thread. `OnlineService` (durable store, snapshot, lock) does
@@ -19,6 +21,7 @@ import { OnlineService } from "../online/service.js";
 import type { RetrainConfig } from "../online/retrain.js";
 import type { Prediction, Predictor } from "../model/prediction.js";
 import { readJsonFile } from "../util/json-file.js";
+import type { YieldGate } from "../util/yield-gate.js";
 import type { MicroBatcher } from "./batcher.js";
 import type { ServeLimits } from "./limits.js";
 import { WorkerPredictor, type BasePredictor } from "./worker-predictor.js";
@@ -56,7 +59,7 @@ async function validationMae(dir: string | undefined): Promise<number | undefine
 }
 
 /** Open the learner and its service over a loaded base; predictions go through `batcher`. */
-export async function openOnline(base: BasePredictor, batcher: MicroBatcher, o: ServeOnlineOptions, limits: ServeLimits, modelSpec?: string): Promise<OnlineService> {
+export async function openOnline(base: BasePredictor, batcher: MicroBatcher, o: ServeOnlineOptions, limits: ServeLimits, modelSpec?: string, yieldGate?: YieldGate): Promise<OnlineService> {
   // A bundled name or hub id resolves to the directory the worker loaded (already downloaded by then).
   modelSpec = o.modelDir ?? modelSpec;
   const modelDir = modelSpec === undefined ? undefined : await (await import("../predictor/bundled.js")).resolveModelDir(modelSpec).catch(() => undefined);
@@ -81,6 +84,7 @@ export async function openOnline(base: BasePredictor, batcher: MicroBatcher, o: 
     ...(o.snapshotEvery ? { snapshotEvery: o.snapshotEvery } : {}),
     retrain: every > 0 || o.retrain ? { ...o.retrain, every } : false,
     ...(base instanceof WorkerPredictor ? { loadMember: (dir: string) => base.loadMember(dir) } : {}),
+    ...(yieldGate ? { yieldGate } : {}),
   });
 }
 

@@ -148,6 +148,10 @@ const observeStatsSchema = {
     retrains: { type: "integer" }, retrainsAccepted: { type: "integer" }, retraining: { type: "boolean" }, durable: { type: "boolean" },
     store: { type: "object", additionalProperties: { type: "integer" } },
     lastRetrain: { type: "array", items: { type: "object", additionalProperties: true } },
+    retrainYield: {
+      type: "object", description: "How often, and for how long in all, retrain children were stopped while predictions were in flight.",
+      properties: { pauses: { type: "integer" }, pausedMs: { type: "number" } },
+    },
   },
 } as const;
 

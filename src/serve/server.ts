@@ -23,6 +23,7 @@ import swagger from "@fastify/swagger";
 import { LengthPredictor, type LengthPredictorOptions } from "../predictor/length-predictor.js";
 import type { Predictor } from "../model/prediction.js";
 import { MicroBatcher } from "./batcher.js";
+import { YieldGate } from "../util/yield-gate.js";
 import type { ServeContext, ServeSettings, ServeState } from "./context.js";
 import { clientErrorHandler, errorHandler, sendError, sendUnavailable } from "./errors.js";
 import { resolveLimits, type ServeLimits } from "./limits.js";
@@ -156,6 +157,8 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
       }
       // The seam: the batcher drives a BasePredictor (prompts + quantile → Prediction[]). A main-thread layer that
       // post-processes predictions (e.g. per-model calibration) wraps `predictor` here, whether or not it is a worker.
+      // A background retrain (child process) is stopped while predictions are queued or running.
+      const yieldGate = opts.online ? new YieldGate() : undefined;
       batcher = new MicroBatcher(predictor, {
         maxBatch: settings.maxBatch, maxWaitMs: settings.maxWaitMs, maxQueue: settings.maxQueue, maxQueueMs: settings.maxQueueMs,
         // A quantile the model cannot decode fails every prompt alike: no point retrying them one by one.
@@ -167,11 +170,12 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
           // A model without a quantile mode refusing q is the client's 400, not a failed batch.
           else if (!isQuantileRefusal(error, quantile)) metrics.batchFailures.inc();
         },
+        ...(yieldGate ? { onBusyChange: (busy: boolean) => yieldGate.setBusy(busy) } : {}),
       });
       if (opts.warmup) await predictor.predictBatch(["Warm-up prompt: how long will the answer be?"]);
       // Opens the state dir (its lock: a second server on it fails to start) and learns again what was stored.
       if (opts.online) {
-        state.online = await openOnline(predictor, batcher, opts.online, limits, opts.modelDir);
+        state.online = await openOnline(predictor, batcher, opts.online, limits, opts.modelDir, yieldGate);
         metrics.registerOnline(state.online);
       }
       metrics.registerModel({

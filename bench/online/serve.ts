@@ -11,7 +11,11 @@
  *    (worker-thread) server; `--no-worker` measures the in-process one.
  *
  *   npm run bench:online:serve [-- --rounds 3 --duration 5 --connections 64 --batches 1,10 --model alpaca-s3 --no-retrain]
- *   npm run bench:online:serve -- --no-ingest [--retrain-every 2000 --cycles 2 --calls 800 --no-worker]
+ *    The retrain child is stopped while predictions are in flight (YieldGate): with back-to-back clients it
+ *    hardly runs until the load stops; `--think-ms M` (each client pauses uniformly 0–2M ms between calls)
+ *    leaves gaps in which it runs and is stopped again at every arrival.
+ *
+ *   npm run bench:online:serve -- --no-ingest [--retrain-every 2000 --cycles 2 --calls 800 --no-worker --think-ms 10]
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,6 +30,8 @@ const ROUNDS = Number(arg("--rounds") ?? 3);
 const DURATION = Number(arg("--duration") ?? 5);
 const CONNECTIONS = Number(arg("--connections") ?? 64);
 const MODEL = arg("--model") ?? "alpaca-s3";
+/** Mean pause of each predict client between its calls (0 = back to back: the server is never idle). */
+const THINK_MS = Number(arg("--think-ms") ?? 0);
 
 type Server = ServeProcess;
 
@@ -110,6 +116,7 @@ async function predictLatencies(url: string, tag: string, n: number, keepGoing: 
       const r = await fetch(url + "/v1/predict", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: `${tag} ${i}: what would you recommend for case ${(i * 31) % 977}?`, model: "llm-0" }) });
       await r.arrayBuffer();
       if (r.status === 200 && keepGoing()) out.push(performance.now() - t);
+      if (THINK_MS > 0) await new Promise((res) => setTimeout(res, THINK_MS * 2 * Math.random())); // gaps: a load below capacity
     }
   }));
   return out;
@@ -122,9 +129,10 @@ async function retrain(): Promise<void> {
   const every = Number(arg("--retrain-every") ?? 2000);
   const cycles = Number(arg("--cycles") ?? 2);
   const perPhase = Number(arg("--calls") ?? 800);
+  console.log(`predict load: 4 clients, ${THINK_MS > 0 ? `pausing 0–${2 * THINK_MS} ms between calls` : "back to back"}`);
   const worker = !args.includes("--no-worker");
   const s = await startServer([...(worker ? [] : ["--no-worker"]), "--state-dir", join(dir, "state"), "--retrain-every", String(every)]);
-  const phases = { before: [] as number[], during: [] as number[], after: [] as number[] };
+  const phases: Record<"before" | "during" | "after", number[]> = { before: [], during: [], after: [] };
   try {
     const send = async (k: number) => {
       for (let i = 0; i < k; i += 100) {
@@ -154,7 +162,7 @@ async function retrain(): Promise<void> {
       const after = await predictLatencies(s.url, `after${c}`, perPhase);
       const st = await get(s.url, "/v1/observe/stats");
       console.log(`  cycle ${c + 1}: predict p99 ${round(p99(before), 2)} ms before (${before.length} calls), ${round(p99(during), 2)} ms during a retrain (${during.length}), ${round(p99(after), 2)} ms after (${after.length}); during/before ${round(p99(during) / p99(before), 2)}; retrain child stopped ${st.retrainYield?.pauses ?? "-"} times, ${round((st.retrainYield?.pausedMs ?? 0) / 1000, 1)} s in all so far; retrain:`, st.lastRetrain);
-      phases.before.push(...before); phases.during.push(...during); phases.after.push(...after);
+      for (const [k, v] of [["before", before], ["during", during], ["after", after]] as const) phases[k] = phases[k].concat(v); // no push(...v): 10⁵ arguments overflow the stack
     }
     const { before, during, after } = phases;
     console.log(`${worker ? "worker" : "--no-worker"} server, ${cycles} cycles pooled: predict p99 ${round(p99(before), 2)} ms with no retrain (${before.length} calls), ${round(p99(during), 2)} ms during a retrain (${during.length}), ${round(p99(after), 2)} ms after (${after.length}); during/before ${round(p99(during) / p99(before), 2)}, after/before ${round(p99(after) / p99(before), 2)}; median ${round(median(before), 2)} / ${round(median(during), 2)} / ${round(median(after), 2)} ms`);

@@ -49,7 +49,7 @@ interface Fit {
 }
 
 /** Offset horizons for a window: window, window/2, … down to √window (the shortest with a usable median). */
-export function horizons(window: number): number[] {
+function horizons(window: number): number[] {
   const out: number[] = [];
   for (let h = window; h >= Math.sqrt(window) && h >= 1; h = Math.floor(h / 2)) out.push(h);
   return out;
@@ -72,7 +72,7 @@ export class Calibrator {
   private fit: Fit | undefined;
   /** ACI: requested level q → current working miscoverage α_t. */
   private aci = new Map<number, number>();
-  /** Per offset horizon, |y − point| of the observations it would have predicted (same window as the pairs). */
+  /** Per offset horizon, |y − its point| in log1p for each observation, scored before learning it (same window as the pairs). */
   private herr: Ring[];
 
   constructor(readonly opts: CalibratorOptions = DEFAULT_CALIBRATOR) {

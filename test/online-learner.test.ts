@@ -48,6 +48,20 @@ describe("OnlineLearner calibration", () => {
     }
   });
 
+  it("the point estimate follows a step in the target's lengths within ~100 observations (the window is 1000)", async () => {
+    const l = new OnlineLearner(new SyntheticBase());
+    const before = syntheticStream(600, 1, 0.2, 21, "d"), after = syntheticStream(300, 3, 0.2, 22, "d");
+    const preds = await prequential(l, [...before, ...after]);
+    const ratios = after.slice(100).map((r, i) => preds[700 + i]!.expectedTokens / Number(/len=(\d+)/.exec(r.prompt)![1])).sort((a, b) => a - b);
+    // A whole-window median would still be in the old regime (600 of ≤ 900 residuals at 1×).
+    const median = ratios[ratios.length >> 1]!;
+    expect(median).toBeGreaterThan(2.6);
+    expect(median).toBeLessThan(3.4);
+    // Reservations still come from the whole window with ACI: after the step they keep covering.
+    const cov = after.slice(100).filter((r, i) => r.output_tokens <= preds[700 + i]!.reserveTokens).length / 200;
+    expect(cov).toBeGreaterThan(0.8);
+  });
+
   it("ACI re-establishes coverage after the target drifts", async () => {
     const l = new OnlineLearner(new SyntheticBase(), { calibrator: { window: 300 } });
     const a = syntheticStream(600, 1, 0.3, 3, "m");
@@ -113,7 +127,8 @@ describe("OnlineLearner targets", () => {
 
   it("snapshot/restore resumes the learned state exactly", async () => {
     const l = new OnlineLearner(new SyntheticBase());
-    await prequential(l, syntheticStream(100, 3, 0.3, 9, "x"));
+    // A step in scale, so that the point's best offset horizon is a recent one (its running errors are state too).
+    await prequential(l, [...syntheticStream(100, 1, 0.3, 9, "x"), ...syntheticStream(100, 3, 0.3, 10, "x")]);
     const snap = JSON.parse(JSON.stringify(l.snapshot()));
     const r = new OnlineLearner(new SyntheticBase());
     r.restore(snap);

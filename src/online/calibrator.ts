@@ -7,6 +7,15 @@
  * (median: the point estimate that minimises mean |error|), shrunk toward 0 by one pseudo-observation. A scale
  * factor s on the target's lengths is learned after a handful of observations (a → log s).
  *
+ * Point estimate (`pointLog`): the same fit, with the offset taken as the median residual of the most recent h
+ * observations instead of the whole window, h chosen among window, window/2, … ≥ √window by the prequential
+ * absolute log error each horizon's offset had over the window (follow the leader; ties go to the longest). An
+ * LLM's answer lengths drift with the mix of requests (FLASK in file order moves between task groups whose
+ * lengths differ by 2–4×); a window-long median lags such a drift by hundreds of observations, a short one is
+ * noisier when there is none — the running errors say which holds for this target, with no rate to tune.
+ * Reservations and the bucket distribution keep the whole window's offset and residuals (their coverage is
+ * the conformal/ACI guarantee; a drift is what ACI corrects).
+ *
  * Reservations: split-conformal on the same window — the q-quantile of the signed log residuals of the
  * current fit — with adaptive conformal inference (Gibbs & Candès 2021) per requested level: after each
  * observation α_t ← α_t + γ(α − err_t), err_t = 1 when the reservation made *before* seeing it was exceeded,
@@ -33,6 +42,17 @@ interface Fit {
   xbar: number;
   /** Sorted signed residuals y − f(x) of the window under this fit. */
   scores: Float64Array;
+  /** Offset of each horizon (`horizons()` order): the shrunk median residual of its most recent observations. */
+  offsets: number[];
+  /** Offset of the point estimate: that of the horizon with the least running error. */
+  point: number;
+}
+
+/** Offset horizons for a window: window, window/2, … down to √window (the shortest with a usable median). */
+function horizons(window: number): number[] {
+  const out: number[] = [];
+  for (let h = window; h >= Math.sqrt(window) && h >= 1; h = Math.floor(h / 2)) out.push(h);
+  return out;
 }
 
 export interface CalibratorState {
@@ -40,6 +60,8 @@ export interface CalibratorState {
   xs: number[];
   ys: number[];
   aci: [number, number][];
+  /** Per horizon, the prequential absolute log errors of its offset (optional: older snapshots lack it). */
+  horizonErrors?: number[][];
 }
 
 export class Calibrator {
@@ -50,20 +72,29 @@ export class Calibrator {
   private fit: Fit | undefined;
   /** ACI: requested level q → current working miscoverage α_t. */
   private aci = new Map<number, number>();
+  /** Per offset horizon, |y − its point| in log1p for each observation, scored before learning it (same window as the pairs). */
+  private herr: Ring[];
 
   constructor(readonly opts: CalibratorOptions = DEFAULT_CALIBRATOR) {
     this.xs = new Ring(opts.window);
     this.ys = new Ring(opts.window);
+    this.herr = horizons(opts.window).map(() => new Ring(opts.window));
   }
 
   get size(): number {
     return this.xs.size;
   }
 
-  /** Calibrated log1p length for a base log1p prediction x. */
+  /** Calibrated log1p length for a base log1p prediction x: the whole window's fit (reservations, distribution). */
   center(x: number): number {
     const f = this.current();
     return x + f.a + f.c * (x - f.xbar);
+  }
+
+  /** Point estimate in log1p length (a median: the MAE-optimal point), with the offset of the best horizon. */
+  pointLog(x: number): number {
+    const f = this.current();
+    return x + f.point + f.c * (x - f.xbar);
   }
 
   /**
@@ -116,6 +147,14 @@ export class Calibrator {
       }
       this.aci.set(q, a);
     }
+    if (this.size > 0) {
+      // Score each horizon's offset on the batch before it is learned (prequential, like ACI).
+      const f = this.current();
+      for (let i = 0; i < xs.length; i++) {
+        const slope = f.c * (xs[i]! - f.xbar);
+        f.offsets.forEach((o, k) => this.herr[k]!.push(Math.abs(ys[i]! - (xs[i]! + o + slope))));
+      }
+    }
     for (let i = 0; i < xs.length; i++) {
       this.xs.push(xs[i]!);
       this.ys.push(ys[i]!);
@@ -131,6 +170,16 @@ export class Calibrator {
   shiftInputs(dx: number): void {
     this.xs = Ring.from(this.opts.window, this.xs.values().map((x) => x + dx));
     this.fit = undefined;
+  }
+
+  /** The horizon whose offset had the least running error (ties: the longest). */
+  private bestHorizon(): number {
+    let best = 0, bestSum = Infinity;
+    this.herr.forEach((r, k) => {
+      const sum = r.values().reduce((s, v) => s + v, 0);
+      if (sum < bestSum) { best = k; bestSum = sum; }
+    });
+    return best;
   }
 
   private alphaFor(q: number): number {
@@ -154,10 +203,14 @@ export class Calibrator {
     const c = Math.min(1, Math.max(-0.9, sxr / (sxx + this.opts.slopeRidge)));
     const rest = new Float64Array(m);
     for (let i = 0; i < m; i++) rest[i] = ys[i]! - xs[i]! - c * (xs[i]! - xbar);
+    // Median shrunk toward 0 by one pseudo-observation.
+    const offset = (sorted: Float64Array) => (sorted.length ? (quantileSorted(sorted, 0.5) * sorted.length) / (sorted.length + 1) : 0);
+    const offsets = horizons(this.opts.window).map((h) => (h >= m ? NaN : offset(rest.slice(m - h).sort())));
     rest.sort();
-    const a = m ? (quantileSorted(rest, 0.5) * m) / (m + 1) : 0;
+    const a = offset(rest);
+    for (let k = 0; k < offsets.length; k++) if (Number.isNaN(offsets[k])) offsets[k] = a;
     const scores = rest.map((r) => r - a).sort();
-    this.fit = { a, c, xbar, scores };
+    this.fit = { a, c, xbar, scores, offsets, point: offsets[this.bestHorizon()]! };
     return this.fit;
   }
 
@@ -168,7 +221,7 @@ export class Calibrator {
   }
 
   toJSON(): CalibratorState {
-    return { n: this.n, xs: this.xs.toJSON(), ys: this.ys.toJSON(), aci: [...this.aci] };
+    return { n: this.n, xs: this.xs.toJSON(), ys: this.ys.toJSON(), aci: [...this.aci], horizonErrors: this.herr.map((r) => r.toJSON()) };
   }
 
   static restore(s: CalibratorState, opts: CalibratorOptions = DEFAULT_CALIBRATOR): Calibrator {
@@ -177,6 +230,8 @@ export class Calibrator {
     c.ys = Ring.from(opts.window, s.ys);
     c.n = s.n;
     c.aci = new Map(s.aci.slice(0, opts.maxLevels));
+    // Errors of the same horizons only (a snapshot taken with another window starts them afresh).
+    if (s.horizonErrors?.length === c.herr.length) c.herr = s.horizonErrors.map((e) => Ring.from(opts.window, e));
     return c;
   }
 }

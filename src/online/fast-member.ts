@@ -24,7 +24,7 @@ export interface FastOptions {
   delta: number;
 }
 
-export const DEFAULT_FAST: FastOptions = { lr: 0.3, delta: 0.3 };
+export const DEFAULT_FAST: FastOptions = { lr: 1, delta: 0.3 };
 
 /** The base n-gram readout a target's head starts from (plain data: it crosses a worker boundary). */
 export interface FastReadout {

@@ -350,7 +350,7 @@ export class OnlineLearner {
     if (t.calibrator.size === 0) return { expectedTokens: b.expectedTokens, reserveTokens: this.baseReserve(b, q) };
     const cal = t.calibrator;
     return {
-      expectedTokens: Math.max(0, Math.expm1(cal.center(x))),
+      expectedTokens: Math.max(0, Math.expm1(cal.pointLog(x))),
       reserveTokens: Math.max(0, Math.ceil(Math.expm1(cal.reserveLog(x, q, Math.log1p(this.baseReserve(b, q)))))),
     };
   }
@@ -435,7 +435,8 @@ export class OnlineLearner {
       const t = asObject(v, { file, field: `targets.${name}` }) as unknown as TargetSnapshot;
       const c = t.calibrator;
       const finite = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isFinite(x));
-      if (!c || !finite(c.xs) || !finite(c.ys) || c.xs.length !== c.ys.length || !Array.isArray(c.aci) || !c.aci.every((p) => Array.isArray(p) && p.length === 2 && finite(p)) || !Number.isInteger(c.n)) {
+      if (!c || !finite(c.xs) || !finite(c.ys) || c.xs.length !== c.ys.length || !Array.isArray(c.aci) || !c.aci.every((p) => Array.isArray(p) && p.length === 2 && finite(p)) || !Number.isInteger(c.n)
+        || (c.horizonErrors !== undefined && !(Array.isArray(c.horizonErrors) && c.horizonErrors.every(finite)))) {
         throw new LenpredError("malformed calibrator state", { file, field: `targets.${name}.calibrator` });
       }
       this.admitted.add(name);

@@ -79,22 +79,26 @@ describe("YieldGate", () => {
 });
 
 describe("backgroundCommand", () => {
-  it.runIf(process.platform === "linux")("runs at SCHED_IDLE and dies with its parent even while stopped (kill -9 of the parent)", async () => {
+  it.runIf(process.platform === "linux")("runs at SCHED_IDLE and dies with its parent even while stopped (kill -9 of the parent)", { timeout: 90_000 }, async () => {
     const { argv, diesWithParent } = backgroundCommand(["sleep", "600"]);
     expect(diesWithParent).toBe(true);
-    // A parent that starts the background process, stops it, reports its pid and waits to be killed.
+    // A parent that starts the background process, reports its pid and waits to be killed.
     const parent = spawn(process.execPath, ["-e", `
       const c = require("node:child_process").spawn(${JSON.stringify(argv[0])}, ${JSON.stringify(argv.slice(1))}, { stdio: "ignore" });
-      setTimeout(() => { process.kill(c.pid, "SIGSTOP"); console.log(c.pid); }, 200);
+      console.log(c.pid);
       setInterval(() => {}, 1000);`], { stdio: ["ignore", "pipe", "ignore"] });
     const pid = Number(await new Promise<string>((r) => parent.stdout!.once("data", (d: Buffer) => r(d.toString()))));
     const stat = () => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!;
-    expect(stat()[0]).toBe("T");
-    expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0]).toBe("sleep"); // setpriv and chrt exec'd it
+    // setpriv and chrt exec the next program in the same process; at SCHED_IDLE that may wait for an idle CPU.
+    for (let i = 0; i < 3000 && readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] !== "sleep"; i++) await sleep(10);
+    expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0]).toBe("sleep");
     expect(readFileSync(`/proc/${pid}/sched`, "utf8")).toMatch(/^policy\s+:\s+5$/m); // SCHED_IDLE
+    process.kill(pid, "SIGSTOP");
+    for (let i = 0; i < 3000 && stat()[0] !== "T"; i++) await sleep(10);
+    expect(stat()[0]).toBe("T");
     parent.kill("SIGKILL");
     const alive = () => { try { process.kill(pid, 0); return !stat().startsWith("Z"); } catch { return false; } };
-    for (let i = 0; i < 200 && alive(); i++) await sleep(10);
+    for (let i = 0; i < 3000 && alive(); i++) await sleep(10); // exiting needs a CPU too
     expect(alive()).toBe(false);
   });
 });

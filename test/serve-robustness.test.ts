@@ -171,6 +171,8 @@ describe("a model directory is served from a worker thread (item 9)", () => {
     const rz = await fetch(url + "/readyz");
     expect(rz.status).toBe(503);
     expect(await rz.json()).toEqual({ status: "failed" });
+    // What `lenpred serve` waits on to drain and exit 1 (for its supervisor to restart it).
+    expect((await app.lenpred.fatal).message).toMatch(/worker/);
   });
 
   it("passes a raised --max-prompt-chars on to the predictor in the worker (one limit, not two)", async () => {

@@ -119,7 +119,7 @@ export function register(program: Command): void {
       const address = await listenOrExplain(app, { host: o.host, port: o.port, backlog: o.backlog, listenTextResolver: (a) => `accepting connections at ${a}; loading the model` });
       // Everything on stdout is a pino JSON line (one logger for server and lifecycle events).
       const log = app.log;
-      const stopped = drainOnSignals(app, o.shutdownTimeout);
+      const stopped = drainOnSignals(app, o.shutdownTimeout, undefined, app.lenpred.fatal);
       try {
         await app.lenpred.ready;
       } catch (e) {

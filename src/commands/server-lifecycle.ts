@@ -1,6 +1,7 @@
 /**
  * The lifecycle `lenpred serve` and `lenpred proxy` share: listen (a busy port is one clear error, exit 2), then
- * drain on SIGTERM/SIGINT — a second signal exits at once, a drain longer than the shutdown timeout exits 1.
+ * drain on SIGTERM/SIGINT — a second signal exits at once, a drain longer than the shutdown timeout exits 1 — or
+ * on a fatal error of the server itself (drain, then exit 1, so that a supervisor restarts it).
  * Everything is logged through the app's pino logger, so stdout stays JSON lines only.
  */
 import type { FastifyInstance, FastifyListenOptions } from "fastify";
@@ -18,13 +19,15 @@ export async function listenOrExplain(app: FastifyInstance, opts: FastifyListenO
 }
 
 /**
- * Resolves with the exit code once a signal has drained the app: 0 when `app.close()` finished, 1 when it failed.
+ * Resolves with the exit code once a signal has drained the app: 0 when `app.close()` finished, 1 when it failed
+ * or when the drain was started by `fatal` (the server cannot serve any more, e.g. its predictor worker died).
  * `pending()` adds fields to the "draining" line (e.g. queued and in-flight counts).
  */
-export function drainOnSignals(app: FastifyInstance, shutdownTimeoutS: number, pending: () => Record<string, unknown> = () => ({})): Promise<number> {
+export function drainOnSignals(app: FastifyInstance, shutdownTimeoutS: number, pending: () => Record<string, unknown> = () => ({}), fatal?: Promise<Error>): Promise<number> {
   const log = app.log;
   return new Promise<number>((resolve) => {
     let stopping = false;
+    let failed = false;
     const stop = (signal: string) => {
       if (stopping) {
         log.error({ signal }, "second signal: exiting without draining");
@@ -40,10 +43,20 @@ export function drainOnSignals(app: FastifyInstance, shutdownTimeoutS: number, p
       app.close().then(() => {
         clearTimeout(timer);
         log.info("stopped");
-        resolve(0);
-      }, () => resolve(1));
+        resolve(failed ? 1 : 0);
+      }, (err: unknown) => {
+        clearTimeout(timer);
+        log.error({ err }, "closing failed");
+        resolve(1);
+      });
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
+    void fatal?.then((err) => {
+      if (stopping) return;
+      failed = true;
+      log.error({ err }, "cannot serve any more: draining, then exiting 1 for a supervisor to restart the server");
+      stop("fatal");
+    });
   });
 }

@@ -25,6 +25,12 @@ export interface ServeState {
   online?: OnlineService;
   metrics: ServeMetrics;
   limits: ServeLimits;
+  /**
+   * Resolves when the server can no longer serve and should be restarted: the predictor worker died in service.
+   * `lenpred serve` then drains and exits 1, for its supervisor to restart it (acknowledged observations are in
+   * the state dir). Never rejects.
+   */
+  fatal: Promise<Error>;
   /** The admin listener (`adminPort`), when started. */
   admin?: { readonly port: number; beat(): void; close(): Promise<void> };
 }

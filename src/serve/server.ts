@@ -132,7 +132,8 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   let batcher: MicroBatcher | undefined;
   let owned: BasePredictor | undefined;
   const metrics = createMetrics({ queueDepth: () => batcher?.depth ?? 0, maxBatch: settings.maxBatch, defaultMetrics: opts.processMetrics });
-  const state: ServeState = { status: "loading", ready: Promise.resolve(), metrics, limits };
+  let fatal!: (e: Error) => void;
+  const state: ServeState = { status: "loading", ready: Promise.resolve(), metrics, limits, fatal: new Promise<Error>((r) => { fatal = r; }) };
   // Before loading starts: a busy admin port fails the build without leaving a model worker behind.
   if (opts.adminPort !== undefined) {
     state.admin = await startAdmin({
@@ -149,6 +150,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
           if (state.status === "closing") return;
           state.status = "failed";
           app.log.error({ err: error }, "predictor worker died: not ready any more");
+          fatal(error);
         };
       }
       if (state.status === "closing") {

@@ -10,8 +10,8 @@
  * a time, so one worker is enough (ONNX Runtime's intra-op threads use the cores). Errors cross the
  * thread boundary as data: a `LenpredError` stays a `LenpredError` (a quantile the model refuses is the
  * client's 400), anything else becomes a plain Error (a 500). If the worker dies, pending and later calls
- * fail with an error (500s) instead of hanging, and `onDeath` tells the server (/readyz turns "failed", so
- * an orchestrator restarts the pod).
+ * fail with an error (503s) instead of hanging, and `onDeath` tells the server (/readyz turns "failed", and
+ * `lenpred serve` drains and exits 1 for its supervisor to restart it).
  */
 import { Worker } from "node:worker_threads";
 import type { BucketScheme } from "../data/buckets.js";

@@ -3,7 +3,7 @@
  * of the ONNX inference export (loaded by plain onnxruntime-node) with the engine, of the backward pass with
  * finite differences of the reference, and a memorisation run.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
@@ -111,7 +111,7 @@ describe("DistilBERT parity", () => {
     await expect(saveModelDir(join(dir, "shared-bf16"), { config: TINY, params, meta: { buckets: uniformBuckets(500, 5), tokenizer: "x" }, dtype: "BF16", onnxWeights: "shared" })).rejects.toThrow(/needs F32 or F16/);
   });
 
-  it("the int8 export (model.int8.onnx) stays close to the engine and picks the same classes", async () => {
+  it("the int8 export (onnx/model_quantized.onnx) stays close to the engine and picks the same classes", async () => {
     const params = lively(TINY, 41);
     const model = await DistilBertModel.create(TINY, { params });
     models.push(model);
@@ -119,8 +119,9 @@ describe("DistilBERT parity", () => {
     const engine = await model.forward(b);
     const mdir = join(dir, "int8");
     await saveModelDir(mdir, { config: TINY, params, meta: { buckets: uniformBuckets(500, 5), tokenizer: "bert-base-uncased" }, onnxInt8: true });
-    expect(JSON.parse(readFileSync(join(mdir, "lenpred.json"), "utf8")).onnxInt8).toBe("model.int8.onnx");
-    const s = await ort.InferenceSession.create(join(mdir, "model.int8.onnx"), { intraOpNumThreads: 1 });
+    expect(JSON.parse(readFileSync(join(mdir, "lenpred.json"), "utf8")).onnxInt8).toBe("onnx/model_quantized.onnx");
+    expect(existsSync(join(mdir, "model.int8.onnx"))).toBe(false); // not in the flat place any more
+    const s = await ort.InferenceSession.create(join(mdir, "onnx", "model_quantized.onnx"), { intraOpNumThreads: 1 });
     expect(s.inputNames).toEqual(["input_ids", "attention_mask"]);
     const q = (await s.run({
       input_ids: new ort.Tensor("int64", b.inputIds, [b.batch, b.seqLen]),

@@ -4,7 +4,7 @@
  * opset-17 export matches the opset-20 one, loads back, and passes Debian's ONNX 1.12 checker when installed.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
 import { AutoModelForSequenceClassification, AutoTokenizer, env } from "@huggingface/transformers";
@@ -15,6 +15,7 @@ import { ONNX_FILE } from "../src/model-dir/index.js";
 import { PRESETS, type DistilBertConfig } from "../src/model/config.js";
 import { buildInferenceOnnx } from "../src/model/export-onnx.js";
 import { DistilBertPredictor } from "../src/predictor/distilbert-predictor.js";
+import { LengthPredictor } from "../src/predictor/length-predictor.js";
 import { LENPRED_VERSION } from "../src/util/version.js";
 import { repoRoot } from "../src/util/paths.js";
 import { tokenizerJsonPath } from "../src/tokenizers/index.js";
@@ -26,10 +27,10 @@ env.allowRemoteModels = false; // local files only: nothing may be fetched
 const PROMPTS = ["Write a haiku about autumn.", "Explain how TCP congestion control works, step by step, with examples.", "hi"];
 
 /** transformers.js logits for PROMPTS, one prompt per run (no padding), with the ids its tokenizer produced. */
-async function transformersJs(parent: string, name: string): Promise<{ ids: number[][]; logits: number[][] }> {
+async function transformersJs(parent: string, name: string, dtype: "fp32" | "q8" = "fp32"): Promise<{ ids: number[][]; logits: number[][] }> {
   env.localModelPath = parent;
   const tok = await AutoTokenizer.from_pretrained(name);
-  const model = await AutoModelForSequenceClassification.from_pretrained(name, { dtype: "fp32" });
+  const model = await AutoModelForSequenceClassification.from_pretrained(name, { dtype });
   const ids: number[][] = [];
   const logits: number[][] = [];
   try {
@@ -44,8 +45,8 @@ async function transformersJs(parent: string, name: string): Promise<{ ids: numb
   return { ids, logits };
 }
 
-async function lenpredLogits(dir: string): Promise<{ ids: number[][]; logits: number[][] }> {
-  const p = await DistilBertPredictor.load(dir, { threads: 1 });
+async function lenpredLogits(dir: string, opts: { int8?: boolean } = {}): Promise<{ ids: number[][]; logits: number[][] }> {
+  const p = await DistilBertPredictor.load(dir, { threads: 1, ...opts });
   try {
     const ids = PROMPTS.map((s) => p.encode(s));
     const logits: number[][] = [];
@@ -84,6 +85,78 @@ describe("transformers.js loads lenpred model directories as they are", () => {
     expect(theirs.logits[0]).toHaveLength(4);
     expect(Math.max(...ours.logits.flat().map(Math.abs))).toBeGreaterThan(0.1); // logits are not all ≈ 0
     expect(maxDiff(theirs.logits, ours.logits)).toBeLessThan(1e-4);
+  });
+});
+
+describe("the int8 export is onnx/model_quantized.onnx, transformers.js's dtype q8", () => {
+  const root = tempDir("lenpred-tjs-q8-");
+  const c: DistilBertConfig = { ...PRESETS.tiny!, vocab_size: 30522, dim: 32, n_layers: 2, n_heads: 4, hidden_dim: 48, max_position_embeddings: 64, num_labels: 4 };
+  const fresh = join(root, "m");
+  const written = (async () => {
+    await saveModelDir(fresh, {
+      config: c, params: lively(c, 9), tokenizerJsonPath: await tokenizerJsonPath("bert-base-uncased"), onnxInt8: true,
+      meta: { buckets: uniformBuckets(512, 4), tokenizer: "bert-base-uncased", maxSeqLen: 64 },
+    });
+  })();
+  /** A copy of the fresh directory in the layout written before 2026-11-30: ./model.int8.onnx, recorded as such. */
+  const oldLayout = async (name: string, recordInMeta = true): Promise<string> => {
+    await written;
+    const dir = join(root, name);
+    cpSync(fresh, dir, { recursive: true });
+    renameSync(join(dir, "onnx", "model_quantized.onnx"), join(dir, "model.int8.onnx"));
+    const meta = JSON.parse(readFileSync(join(dir, "lenpred.json"), "utf8"));
+    if (recordInMeta) meta.onnxInt8 = "model.int8.onnx";
+    else delete meta.onnxInt8;
+    writeFileSync(join(dir, "lenpred.json"), JSON.stringify(meta));
+    return dir;
+  };
+
+  it("transformers.js loads it with dtype q8 and gets lenpred's int8 logits (within 1e-4)", async () => {
+    await written;
+    expect(JSON.parse(readFileSync(join(fresh, "lenpred.json"), "utf8")).onnxInt8).toBe("onnx/model_quantized.onnx");
+    const theirs = await transformersJs(root + "/", "m", "q8");
+    const ours = await lenpredLogits(fresh, { int8: true });
+    const float = await lenpredLogits(fresh);
+    expect(theirs.ids).toEqual(ours.ids);
+    expect(Math.max(...ours.logits.flat().map(Math.abs))).toBeGreaterThan(0.1); // logits are not all ≈ 0
+    expect(maxDiff(theirs.logits, ours.logits)).toBeLessThan(1e-4);
+    // Both ran the quantized graph, not model.onnx: the float export's logits are much further away.
+    expect(maxDiff(float.logits, ours.logits)).toBeGreaterThan(1e-3);
+  });
+
+  it("a directory with the old flat model.int8.onnx still loads in lenpred (same logits); transformers.js does not find it", async () => {
+    await written;
+    const ours = await lenpredLogits(fresh, { int8: true });
+    for (const [name, recorded] of [["old", true], ["old-unrecorded", false]] as const) {
+      const dir = await oldLayout(name, recorded);
+      expect(existsSync(join(dir, "onnx", "model_quantized.onnx"))).toBe(false);
+      expect((await lenpredLogits(dir, { int8: true })).logits).toEqual(ours.logits);
+    }
+    await expect(transformersJs(root + "/", "old", "q8")).rejects.toThrow(/model_quantized\.onnx/);
+    // The library API passes the option through: the old directory's int8 predictions, not the float ones.
+    const lp = await LengthPredictor.load(join(root, "old"), { int8: true, threads: 1 });
+    const dp = await DistilBertPredictor.load(fresh, { int8: true, threads: 1 });
+    const fp = await DistilBertPredictor.load(fresh, { threads: 1 });
+    try {
+      const got = await lp.predictBatch(PROMPTS);
+      expect(got).toEqual(await dp.predictBatch(PROMPTS));
+      expect(got.map((p) => p.probabilities)).not.toEqual((await fp.predictBatch(PROMPTS)).map((p) => p.probabilities));
+    } finally {
+      await Promise.all([lp.dispose(), dp.dispose(), fp.dispose()]);
+    }
+  });
+
+  it("asking for int8 where there is none, or where lenpred.json names a missing file, is a LenpredError", async () => {
+    await written;
+    const none = join(root, "none");
+    cpSync(fresh, none, { recursive: true });
+    rmSync(join(none, "onnx", "model_quantized.onnx"));
+    const meta = JSON.parse(readFileSync(join(none, "lenpred.json"), "utf8"));
+    writeFileSync(join(none, "lenpred.json"), JSON.stringify({ ...meta, onnxInt8: undefined }));
+    await expect(DistilBertPredictor.load(none, { int8: true })).rejects.toThrow(/has no int8 export \(onnx\/model_quantized\.onnx, nor model\.int8\.onnx\)/);
+    expect((await lenpredLogits(none)).logits).toEqual((await lenpredLogits(fresh)).logits); // the float export is unaffected
+    writeFileSync(join(none, "lenpred.json"), JSON.stringify(meta)); // records onnx/model_quantized.onnx, which is gone
+    await expect(DistilBertPredictor.load(none, { int8: true })).rejects.toThrow(/missing from the model directory \(lenpred.json's onnxInt8 names it\)/);
   });
 });
 

@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   out.single_prompt_ms = round(1000 * (await medianTime(() => infer!.run(one), 3, Math.max(20, args.runs))), 2);
   await infer.dispose();
   infer = undefined;
-  // The optional int8 export (model.int8.onnx): same graph, int8 encoder matmuls.
+  // The optional int8 export (onnx/model_quantized.onnx in a model directory): same graph, int8 encoder matmuls.
   log(args, "engine: inference (int8 export)…");
   let int8: Session | undefined = await Session.create(buildInferenceOnnx(c, params, { quantize: "int8" }), session);
   out.forward_seq_per_s_40_int8 = round(32 / (await medianTime(() => int8!.run(f32x40), 2, args.runs)), 1);

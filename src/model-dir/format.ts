@@ -8,6 +8,7 @@
  *   model.safetensors      parameters under HF names (distilbert kind)
  *   tokenizer.json         the input tokenizer (distilbert kind)
  *   onnx/model.onnx        inference graph (transformers.js layout); ./model.onnx in older/shared-weights dirs
+ *   onnx/model_quantized.onnx  optional int8 export (transformers.js dtype "q8"); ./model.int8.onnx in older dirs
  */
 import { lstatSync } from "node:fs";
 import { join } from "node:path";
@@ -25,6 +26,10 @@ export const TOKENIZER_FILE = "tokenizer.json";
 export const ONNX_FILE = "onnx/model.onnx";
 /** The flat location: older model directories, and shared-weights exports (external data beside the graph). */
 export const LEGACY_ONNX_FILE = "model.onnx";
+/** Where the optional int8 export goes: transformers.js looks for `onnx/model_quantized.onnx` (its dtype "q8"). */
+export const ONNX_INT8_FILE = "onnx/model_quantized.onnx";
+/** The int8 export's flat location in directories written before 2026-11-30 (still read). */
+export const LEGACY_ONNX_INT8_FILE = "model.int8.onnx";
 /** Cap on a model directory's JSON files (lenpred.json, config.json): they are a few KB. */
 export const MAX_JSON_BYTES = 16 << 20;
 
@@ -60,6 +65,21 @@ export function metaFileOf(dir: string): string {
 export function onnxFileOf(dir: string): string | undefined {
   // lstat, not exists: a dangling link or a link loop is still "the file that is there" (reported as such by modelFile).
   for (const f of [ONNX_FILE, LEGACY_ONNX_FILE]) if (lstatOrUndefined(join(dir, f))) return join(dir, f);
+  return undefined;
+}
+
+/**
+ * The int8 export of a model directory, confined to it (modelFile): the name lenpred.json records in `onnxInt8`
+ * (onnx/model_quantized.onnx, or model.int8.onnx in older directories), else whichever of the two exists;
+ * undefined when the directory has none.
+ */
+export function onnxInt8FileOf(dir: string, meta: ModelMeta): string | undefined {
+  const recorded = meta.onnxInt8;
+  if (recorded !== undefined) {
+    if (typeof recorded !== "string") throw new LenpredError(`expected a file name, got ${JSON.stringify(recorded)}`, { file: metaFileOf(dir), field: "onnxInt8" });
+    return modelFile(dir, recorded, { from: { file: metaFileOf(dir), field: "onnxInt8" }, missing: `missing from the model directory (lenpred.json's onnxInt8 names it)` });
+  }
+  for (const f of [ONNX_INT8_FILE, LEGACY_ONNX_INT8_FILE]) if (lstatOrUndefined(join(dir, f))) return modelFile(dir, f);
   return undefined;
 }
 

@@ -8,6 +8,8 @@
  *                          transformers.js layout, so the directory loads there as is. Directories written before
  *                          (and "shared"-weights ones, whose external data may not leave the graph's directory) have
  *                          ./model.onnx: `onnxFileOf(dir)` finds either.
+ *   onnx/model_quantized.onnx  the optional int8 export (`onnxInt8: true`; transformers.js dtype "q8"); older
+ *                          directories have ./model.int8.onnx: `onnxInt8FileOf(dir, meta)` finds either.
  * `saveModelDir` replaces the whole directory atomically; `loadModelDir` validates every file and names the
  * file and field that is wrong. It also loads a plain HF DistilBERT checkpoint (e.g. `distilbert-base-uncased`,
  * with MLM head keys and no lenpred.json) when asked to, initialising a missing classification head.
@@ -15,7 +17,7 @@
 import { copyFile, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { validateScheme, type BucketScheme } from "../data/buckets.js";
-import { CONFIG_FILE, LEGACY_ONNX_FILE, MAX_JSON_BYTES, META_FILE, modelFile, ONNX_FILE, readModelMeta, TOKENIZER_FILE, WEIGHTS_FILE, type ModelMeta } from "../model-dir/index.js";
+import { CONFIG_FILE, LEGACY_ONNX_FILE, MAX_JSON_BYTES, META_FILE, modelFile, ONNX_FILE, ONNX_INT8_FILE, readModelMeta, TOKENIZER_FILE, WEIGHTS_FILE, type ModelMeta } from "../model-dir/index.js";
 import { replaceDirAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { LenpredError } from "../util/errors.js";
 import { checkModelSize, parseConfig, type DistilBertConfig, type MemoryCheck } from "./config.js";
@@ -41,7 +43,7 @@ export interface DistilBertMeta extends ModelMeta {
   onnxWeights?: "embedded" | "shared";
   /** Opset of the inference export. */
   onnxOpset?: number;
-  /** File name of the int8 inference export when one was written. */
+  /** File name of the int8 inference export when one was written (onnx/model_quantized.onnx; model.int8.onnx before 2026-11-30). */
   onnxInt8?: string;
 }
 
@@ -64,13 +66,11 @@ export interface SaveModelOptions {
    */
   onnxWeights?: "embedded" | "shared";
   /**
-   * Also write `model.int8.onnx`: the same graph with int8 encoder matmuls (see export-onnx.ts `quantize`),
-   * 2–3× faster on CPU, logits within ~1e-2 of model.onnx. Same inputs/outputs; servers may prefer it.
+   * Also write `onnx/model_quantized.onnx` (transformers.js dtype "q8"): the same graph with int8 encoder matmuls
+   * (see export-onnx.ts `quantize`), 2–3× faster on CPU, logits within ~1e-2 of model.onnx. Same inputs/outputs; servers may prefer it.
    */
   onnxInt8?: boolean;
 }
-
-const ONNX_INT8_FILE = "model.int8.onnx";
 
 /** The config.json HF `AutoConfig`/`DistilBertForSequenceClassification.from_pretrained` reads. */
 export function hfConfigJson(c: DistilBertConfig, buckets?: BucketScheme, dtype: StoredDtype = "F32"): Record<string, unknown> {
@@ -139,7 +139,10 @@ export async function saveModelDir(dir: string, opts: SaveModelOptions): Promise
       const onnxFile = external ? LEGACY_ONNX_FILE : ONNX_FILE;
       await mkdir(dirname(join(tmp, onnxFile)), { recursive: true });
       await exportInferenceOnnx(config, stored, join(tmp, onnxFile), { weights, external, opset: opts.opset });
-      if (opts.onnxInt8) await exportInferenceOnnx(config, stored, join(tmp, ONNX_INT8_FILE), { weights, quantize: "int8" });
+      if (opts.onnxInt8) {
+        await mkdir(dirname(join(tmp, ONNX_INT8_FILE)), { recursive: true });
+        await exportInferenceOnnx(config, stored, join(tmp, ONNX_INT8_FILE), { weights, quantize: "int8" });
+      }
     }
     await writeJsonAtomic(join(tmp, META_FILE), meta);
   });

@@ -12,10 +12,17 @@ import type { Tokenizer } from "../tokenizers/types.js";
 import { padBatch, sortedBatches } from "../model/token-batch.js";
 import { LenpredError } from "../util/errors.js";
 import { decodeOutputs, type DecodeOptions, type HeadSpec } from "../model/decode.js";
-import { CONFIG_FILE, MAX_JSON_BYTES, metaFileOf, modelFile, ONNX_ATTENTION_MASK, ONNX_FILE, ONNX_INPUT_IDS, ONNX_OUTPUT, onnxFileOf, readModelMeta, TOKENIZER_FILE, type ModelMeta } from "../model-dir/index.js";
+import { CONFIG_FILE, LEGACY_ONNX_INT8_FILE, MAX_JSON_BYTES, metaFileOf, modelFile, ONNX_ATTENTION_MASK, ONNX_FILE, ONNX_INT8_FILE, ONNX_INPUT_IDS, ONNX_OUTPUT, onnxFileOf, onnxInt8FileOf, readModelMeta, TOKENIZER_FILE, type ModelMeta } from "../model-dir/index.js";
 import type { Prediction, Predictor, PredictorLoadOptions } from "../model/prediction.js";
 
-export type DistilBertLoadOptions = PredictorLoadOptions;
+export interface DistilBertLoadOptions extends PredictorLoadOptions {
+  /**
+   * Run the int8 export (onnx/model_quantized.onnx, or model.int8.onnx in older directories) instead of
+   * onnx/model.onnx: 2–3× faster matmuls, logits within ~2% of their spread (docs/model.md). A LenpredError
+   * when the directory has none.
+   */
+  int8?: boolean;
+}
 
 function headSpecFromMeta(meta: ModelMeta, file: string): HeadSpec {
   const head = (meta.head ?? "classification") as HeadSpec["head"];
@@ -64,6 +71,17 @@ async function maxSeqLenOf(meta: ModelMeta, dir: string, metaFile: string): Prom
   return v as number;
 }
 
+function defaultOnnxFile(dir: string): string {
+  const found = onnxFileOf(dir);
+  return modelFile(dir, found ? relative(dir, found) : ONNX_FILE, { missing: "model directory has no onnx/model.onnx (nor model.onnx)" });
+}
+
+function int8File(dir: string, meta: ModelMeta): string {
+  const found = onnxInt8FileOf(dir, meta);
+  if (!found) throw new LenpredError(`has no int8 export (${ONNX_INT8_FILE}, nor ${LEGACY_ONNX_INT8_FILE}); write one with saveModelDir's onnxInt8`, { file: dir });
+  return found;
+}
+
 export class DistilBertPredictor implements Predictor {
   readonly name = "distilbert";
 
@@ -74,7 +92,7 @@ export class DistilBertPredictor implements Predictor {
     readonly maxLength: number,
     private readonly tokenizer: Tokenizer,
     private readonly session: Session,
-    private readonly opts: Required<Omit<DistilBertLoadOptions, "threads">>,
+    private readonly opts: Required<Omit<DistilBertLoadOptions, "threads" | "int8">>,
   ) {}
 
   /** `meta`: lenpred.json when the caller has read it already (the kind registry), so it is read once per load. */
@@ -87,8 +105,7 @@ export class DistilBertPredictor implements Predictor {
     const { loadTokenizer } = await import("../tokenizers/index.js");
     const tokFile = modelFile(dir, TOKENIZER_FILE, { missing: "model directory has no tokenizer.json (the input tokenizer)" });
     const tokenizer = await loadTokenizer(tokFile);
-    const found = onnxFileOf(dir);
-    const onnx = modelFile(dir, found ? relative(dir, found) : ONNX_FILE, { missing: "model directory has no onnx/model.onnx (nor model.onnx)" });
+    const onnx = opts.int8 ? int8File(dir, meta) : defaultOnnxFile(dir);
     const { Session } = await import("../engine/session.js");
     const session = await Session.create(onnx, { threads: opts.threads ?? 2 });
     for (const n of [ONNX_INPUT_IDS]) {

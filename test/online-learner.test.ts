@@ -170,3 +170,20 @@ describe("OnlineLearner never blocks predictions", () => {
     expect((await l.predictBatch(["len=20 fast"], { model: "m" }))[0]!.observations).toBe(2);
   });
 });
+
+describe("OnlineLearner.load", () => {
+  it("takes a bundled model name: resolved to its directory, whose heldout.json gives the drift reference", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { repoRoot } = await import("../src/util/paths.js");
+    const dir = join(repoRoot, "models", "alpaca-s3");
+    const learner = await OnlineLearner.load("alpaca-s3");
+    try {
+      expect(learner.modelDir).toBe(dir); // retraining finds the DistilBERT member from here
+      const mae = JSON.parse(readFileSync(join(dir, "heldout.json"), "utf8")).metrics.mae as number;
+      expect((learner as unknown as { opts: { validationMae?: number } }).opts.validationMae).toBe(mae);
+    } finally {
+      await learner.dispose();
+    }
+  });
+});

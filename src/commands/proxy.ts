@@ -1,12 +1,11 @@
 /** `lenpred proxy`: put the length predictor in front of an OpenAI-compatible LLM server (see docs/proxy.md). */
-import { join } from "node:path";
 import { Option, type Command } from "commander";
 import { LenpredError } from "../util/errors.js";
 import { numberOption } from "../util/number-option.js";
 import { drainOnSignals, listenOrExplain } from "./server-lifecycle.js";
-import { repoRoot } from "../util/paths.js";
+import { addServerOptions, type ServerCliOptions } from "./server-options.js";
 
-interface ProxyCliOptions {
+interface ProxyCliOptions extends ServerCliOptions {
   upstream?: string;
   upstreamKind: "openai" | "vllm";
   model: string;
@@ -19,19 +18,11 @@ interface ProxyCliOptions {
   capMaxTokens: boolean;
   quantile?: number;
   tokenizer: string;
-  host: string;
-  port: number;
   upstreamTimeout: number;
-  bodyLimit: number;
-  maxPrompts: number;
-  maxPromptChars: number;
-  maxMessages: number;
-  shutdownTimeout: number;
-  logLevel: string;
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("proxy")
     .summary("OpenAI-compatible proxy in front of an LLM server: SJF / S3 admission from predicted lengths, true lengths observed")
     .description(
@@ -42,7 +33,7 @@ export function register(program: Command): void {
     )
     .option("--upstream <url>", "base URL of the OpenAI-compatible server, e.g. http://127.0.0.1:8000 (vLLM), :8080 (llama.cpp), :11434 (Ollama)")
     .addOption(new Option("--upstream-kind <kind>", "vllm: also send vLLM's per-request `priority` (predicted tokens; lower = earlier) — run vLLM with --scheduling-policy priority").choices(["openai", "vllm"]).default("openai"))
-    .option("--model <dir>", "length model directory (any kind LengthPredictor.load opens)", join(repoRoot, "models", "vicuna-7b"))
+    .option("--model <dir|name>", "length model: a directory (any kind LengthPredictor.load opens), a bundled model name (alpaca-s3, vicuna-7b) or a Hugging Face hub id (org/name[@rev])", "vicuna-7b")
     .option("--state-dir <dir>", "online-learning state: observations are stored durably and learned again after a restart (without it, learning is in memory only)")
     .addOption(new Option("--policy <name>", "admission order: fcfs (arrival), sjf (shortest predicted first, with aging), s3 (sjf + KV budget)").choices(["fcfs", "sjf", "s3"]).default("fcfs"))
     .option("--max-concurrency <n>", "most requests in flight upstream (match the engine's batch size, e.g. vLLM --max-num-seqs)", numberOption("--max-concurrency", { int: true, min: 1 }), 8)
@@ -52,15 +43,11 @@ export function register(program: Command): void {
     .option("--cap-max-tokens", "set max_tokens to min(client's, reserveTokens): the reservation becomes a hard limit (answers may be cut)", false)
     .option("--quantile <q>", "reserveTokens = the online learner's calibrated q-quantile of the length (default 0.9)", numberOption("--quantile", { min: 0, max: 1, maxExclusive: true }))
     .option("--tokenizer <spec>", "counts prompt tokens (s3) and streamed answers when the upstream sends no usage", "llama")
-    .option("--host <addr>", "address to listen on (0.0.0.0 for all interfaces)", "127.0.0.1")
-    .option("--port <n>", "TCP port (0 = any free port, printed at start)", numberOption("--port", { int: true, min: 0 }), 8088)
-    .option("--upstream-timeout <s>", "upstream headers and body timeout (504 beyond)", numberOption("--upstream-timeout", { min: 0.001 }), 600)
-    .option("--body-limit <bytes>", "largest request body (413 beyond)", numberOption("--body-limit", { int: true, min: 1 }), 1 << 20)
-    .option("--max-prompts <n>", "most prompts in one /v1/completions request", numberOption("--max-prompts", { int: true, min: 1 }), 64)
-    .option("--max-prompt-chars <n>", "longest prompt / message content, in characters", numberOption("--max-prompt-chars", { int: true, min: 1 }), 32_768)
-    .option("--max-messages <n>", "most messages in a chat body", numberOption("--max-messages", { int: true, min: 1 }), 256)
-    .option("--shutdown-timeout <s>", "on SIGTERM, give queued and in-flight requests this long before exiting 1", numberOption("--shutdown-timeout", { min: 0 }), 60)
-    .addOption(new Option("--log-level <level>", "log level (JSON lines on stdout; never includes headers)").choices(["fatal", "error", "warn", "info", "debug"]).default("info"))
+    .option("--upstream-timeout <s>", "upstream headers and body timeout (504 beyond)", numberOption("--upstream-timeout", { min: 0.001 }), 600);
+  addServerOptions(cmd, {
+    port: 8088, shutdownTimeout: 60, drains: "queued and in-flight requests", promptsPerRequest: "in one /v1/completions request",
+    logs: "JSON lines on stdout; never includes headers",
+  })
     .addHelpText("after", "\nExamples:\n  vllm serve meta-llama/Llama-3.1-8B-Instruct --port 8000 --scheduling-policy priority\n" +
       "  lenpred proxy --upstream http://127.0.0.1:8000 --upstream-kind vllm --policy sjf --max-concurrency 64 --port 8088\n" +
       "  curl -s localhost:8088/v1/chat/completions -H 'content-type: application/json' -d '{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}'")
@@ -101,7 +88,7 @@ export function register(program: Command): void {
         if (e instanceof RangeError) throw new LenpredError(e.message);
         throw e;
       }
-      const address = await listenOrExplain(app, { host: o.host, port: o.port });
+      const address = await listenOrExplain(app, { host: o.host, port: o.port, backlog: o.backlog });
       app.log.info({ address, upstream: new URL(upstream).origin }, "listening; loading the model");
       const stopped = drainOnSignals(app, o.shutdownTimeout, () => ({ queued: app.lenpredProxy.scheduler.queued, inFlight: app.lenpredProxy.scheduler.inFlight }));
       try {

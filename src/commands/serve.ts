@@ -1,32 +1,23 @@
 /** `lenpred serve`: the HTTP length-prediction service for schedulers (see docs/serve.md). */
-import { Option, type Command } from "commander";
+import type { Command } from "commander";
 import { LenpredError } from "../util/errors.js";
 import { numberOption } from "../util/number-option.js";
 import { drainOnSignals, listenOrExplain } from "./server-lifecycle.js";
-import { DEFAULT_LIMITS } from "../serve/limits.js";
+import { addServerOptions, type ServerCliOptions } from "./server-options.js";
 import { DEFAULT_LIVENESS_STALL_MS } from "../serve/admin-thread.js";
 
 
-interface ServeCliOptions {
+interface ServeCliOptions extends ServerCliOptions {
   model?: string;
   synthetic?: boolean;
   syntheticBatchMs: number;
   syntheticPromptMs: number;
-  host: string;
-  port: number;
   maxBatch: number;
   maxWaitMs: number;
   maxQueue: number;
   maxQueueMs: number;
-  bodyLimit: number;
-  maxPrompts: number;
-  maxPromptChars: number;
-  maxMessages: number;
-  shutdownTimeout: number;
-  logLevel: string;
   warmup: boolean;
   worker: boolean;
-  backlog: number;
   stateDir?: string;
   observeToken?: string;
   quantile: number;
@@ -38,7 +29,7 @@ interface ServeCliOptions {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("serve")
     .summary("serve length predictions over HTTP for schedulers (micro-batched, Prometheus metrics, OpenAPI)")
     .description(
@@ -50,18 +41,10 @@ export function register(program: Command): void {
     .option("--synthetic", "serve a fake predictor instead of a model (deterministic in prompt length; for load-testing the server only)")
     .option("--synthetic-batch-ms <ms>", "synthetic predictor: fixed cost per batch", numberOption("--synthetic-batch-ms", { min: 0 }), 2)
     .option("--synthetic-prompt-ms <ms>", "synthetic predictor: extra cost per prompt", numberOption("--synthetic-prompt-ms", { min: 0 }), 0.1)
-    .option("--host <addr>", "address to listen on (0.0.0.0 for all interfaces)", "127.0.0.1")
-    .option("--port <n>", "TCP port (0 = any free port, printed at start)", numberOption("--port", { int: true, min: 0 }), 8080)
-    .option("--backlog <n>", "pending-connection queue of the listening socket (capped by the kernel's net.core.somaxconn): a burst larger than it has its SYNs dropped and retried after 1 s, health probes included", numberOption("--backlog", { int: true, min: 1 }), 8192)
     .option("--max-batch <n>", "most prompts per model call (1 = no micro-batching)", numberOption("--max-batch", { int: true, min: 1 }), 32)
     .option("--max-wait-ms <ms>", "longest a prompt waits for others to join its batch", numberOption("--max-wait-ms", { min: 0 }), 2)
     .option("--max-queue <n>", "most prompts waiting; beyond it requests get 503 + Retry-After", numberOption("--max-queue", { int: true, min: 1 }), 1024)
     .option("--max-queue-ms <ms>", "longest a prompt may wait in the queue; beyond it its request gets 503 + Retry-After", numberOption("--max-queue-ms", { min: 1 }), 2000)
-    .option("--body-limit <bytes>", "largest request body (413 beyond)", numberOption("--body-limit", { int: true, min: 1 }), 1 << 20)
-    .option("--max-prompts <n>", "most prompts per request", numberOption("--max-prompts", { int: true, min: 1 }), 64)
-    .option("--max-prompt-chars <n>", "longest prompt / message content, in characters", numberOption("--max-prompt-chars", { int: true, min: 1 }), DEFAULT_LIMITS.maxPromptChars)
-    .option("--max-messages <n>", "most messages in a chat body", numberOption("--max-messages", { int: true, min: 1 }), 256)
-    .option("--shutdown-timeout <s>", "on SIGTERM, give in-flight requests this long before exiting 1", numberOption("--shutdown-timeout", { min: 0 }), 30)
     .option("--state-dir <dir>", "online learning: keep observations (fsynced before POST /v1/observe answers 202), snapshots and retrained members here, and resume from it on restart; one server per directory (a lock). Without it, learning is in memory only")
     .option("--observe-token <token>", "POST /v1/observe needs 'Authorization: Bearer <token>' (default: env LENPRED_OBSERVE_TOKEN; reads stay open)")
     .option("--quantile <q>", "reservation level of reserveTokens in every prediction (0 < q < 1)", numberOption("--quantile", { min: 0, max: 1 }), 0.9)
@@ -71,8 +54,11 @@ export function register(program: Command): void {
     .option("--admin-port <n>", "also answer GET /healthz, /readyz and /metrics on this port (same --host) from a dedicated thread, so probes never queue behind request traffic on the main event loop: point the Kubernetes liveness/readiness probes and Prometheus at it (0 = any free port, logged at start)", numberOption("--admin-port", { int: true, min: 0, max: 65535 }))
     .option("--liveness-stall-ms <ms>", "admin /healthz answers 503 once the main event loop has not run for this long", numberOption("--liveness-stall-ms", { min: 1 }), DEFAULT_LIVENESS_STALL_MS)
     .option("--no-worker", "run the model on the main thread instead of a worker thread (for comparison only: tokenization then blocks /healthz and /metrics)")
-    .option("--no-warmup", "report ready without running one warm-up prediction first")
-    .addOption(new Option("--log-level <level>", "log level; stdout carries only pino JSON lines (\"ready\" once the model is loaded, signals, errors; no per-request lines)").choices(["fatal", "error", "warn", "info", "debug"]).default("info"))
+    .option("--no-warmup", "report ready without running one warm-up prediction first");
+  addServerOptions(cmd, {
+    port: 8080, shutdownTimeout: 30, drains: "in-flight requests", promptsPerRequest: "per request",
+    logs: "stdout carries only pino JSON lines (\"ready\" once the model is loaded, signals, errors; no per-request lines)",
+  })
     .addHelpText("after", "\nExamples:\n  lenpred serve --port 8080                     # the bundled alpaca-s3\n  lenpred serve --model vicuna-7b --port 8080\n  curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{\"prompt\": \"Write a haiku\", \"quantile\": 0.9}'\n\n\"quantile\" (0 < q < 1) reserves for the q-quantile of the predicted length; models without a length distribution answer 400.")
     .action(async (o: ServeCliOptions) => {
       if (o.model && o.synthetic) throw new LenpredError("give at most one of --model <dir> or --synthetic");

@@ -17,6 +17,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { bucketCount, bucketOf, upperBound, type BucketScheme } from "../data/buckets.js";
 import { checkQuantile, quantileBucket } from "../model/decode.js";
+import { resolveModelDir } from "../predictor/bundled.js";
 import { checkPrompt, LengthPredictor, type LengthPredictorOptions } from "../predictor/length-predictor.js";
 import type { Prediction, Predictor } from "../model/prediction.js";
 import { LenpredError } from "../util/errors.js";
@@ -179,7 +180,9 @@ export class OnlineLearner {
   }
 
   /** Open a model directory as the base; reads its heldout.json MAE for the drift flag when present. */
-  static async load(dir: string, opts: OnlineLearnerOptions & LengthPredictorOptions & { restore?: LearnerSnapshot } = {}): Promise<OnlineLearner> {
+  static async load(spec: string, opts: OnlineLearnerOptions & LengthPredictorOptions & { restore?: LearnerSnapshot } = {}): Promise<OnlineLearner> {
+    // A bundled model name or hub id is resolved to its directory: heldout.json and retraining read files there.
+    const dir = await resolveModelDir(spec);
     const base = await LengthPredictor.load(dir, { ...opts, quantile: undefined });
     let validationMae = opts.validationMae;
     if (validationMae === undefined) {

@@ -73,6 +73,12 @@ export interface OnlineLearnerOptions {
   learnBase?: Predictor;
 }
 
+/** A model directory's validation MAE (heldout.json, written by scripts/train-default-models.sh), for the drift flag. */
+export async function readValidationMae(dir: string): Promise<number | undefined> {
+  const held = await readJsonFile(join(dir, "heldout.json")).catch(() => null) as { metrics?: { mae?: unknown } } | null;
+  return typeof held?.metrics?.mae === "number" ? held.metrics.mae : undefined;
+}
+
 /** A base prediction that carries the fast member's features (computed where the base runs). */
 export type PredictionWithFeatures = Prediction & { features?: FastFeatures };
 
@@ -184,11 +190,7 @@ export class OnlineLearner {
     // A bundled model name or hub id is resolved to its directory: heldout.json and retraining read files there.
     const dir = await resolveModelDir(spec);
     const base = await LengthPredictor.load(dir, { ...opts, quantile: undefined });
-    let validationMae = opts.validationMae;
-    if (validationMae === undefined) {
-      const held = await readJsonFile(join(dir, "heldout.json")).catch(() => null) as { metrics?: { mae?: unknown } } | null;
-      if (typeof held?.metrics?.mae === "number") validationMae = held.metrics.mae;
-    }
+    const validationMae = opts.validationMae ?? await readValidationMae(dir);
     const l = new OnlineLearner(base, { ...opts, validationMae });
     l.modelDir = dir;
     if (opts.restore) l.restore(opts.restore);

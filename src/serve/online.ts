@@ -13,14 +13,12 @@
  * per-target readout without the n-gram in its thread. `OnlineService` (durable store, snapshot, lock) does
  * not depend on any of this: `lenpred proxy` can open one in-process without the HTTP layer.
  */
-import { join } from "node:path";
-import { OnlineLearner } from "../online/learner.js";
+import { OnlineLearner, readValidationMae } from "../online/learner.js";
 import { findFastMember } from "../online/fast-member.js";
 import { DEFAULT_OBSERVATION_LIMITS } from "../online/observation.js";
 import { OnlineService } from "../online/service.js";
 import type { RetrainConfig } from "../online/retrain.js";
 import type { Prediction, Predictor } from "../model/prediction.js";
-import { readJsonFile } from "../util/json-file.js";
 import type { YieldGate } from "../util/yield-gate.js";
 import type { MicroBatcher } from "./batcher.js";
 import type { ServeLimits } from "./limits.js";
@@ -51,13 +49,6 @@ export interface ServeOnlineOptions {
 
 export const DEFAULT_MAX_BACKLOG = 50_000;
 
-/** The base model's validation MAE (heldout.json next to lenpred.json), for the drift flag. */
-async function validationMae(dir: string | undefined): Promise<number | undefined> {
-  if (dir === undefined) return undefined;
-  const held = await readJsonFile(join(dir, "heldout.json")).catch(() => null) as { metrics?: { mae?: unknown } } | null;
-  return typeof held?.metrics?.mae === "number" ? held.metrics.mae : undefined;
-}
-
 /** Open the learner and its service over a loaded base; predictions go through `batcher`. */
 export async function openOnline(base: BasePredictor, batcher: MicroBatcher, o: ServeOnlineOptions, limits: ServeLimits, modelSpec?: string, yieldGate?: YieldGate): Promise<OnlineService> {
   // A bundled name or hub id resolves to the directory the worker loaded (already downloaded by then).
@@ -70,7 +61,7 @@ export async function openOnline(base: BasePredictor, batcher: MicroBatcher, o: 
   const learner = new OnlineLearner(batched, {
     quantile: o.quantile ?? 0.9,
     maxModels: o.maxModels ?? 64,
-    validationMae: await validationMae(modelDir),
+    validationMae: modelDir === undefined ? undefined : await readValidationMae(modelDir),
     limits: { ...DEFAULT_OBSERVATION_LIMITS, maxPromptChars: limits.maxPromptChars, maxBatch: o.maxObservations ?? DEFAULT_OBSERVATION_LIMITS.maxBatch },
     ...(fastMember ? { fastMember } : {}),
     // A worker base runs its DistilBERT member (and retrained ones) there: the learner only combines their outputs.
